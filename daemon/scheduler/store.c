@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int troupe_placeholder_store;

@@ -1,0 +1,101 @@
+/*
+ * The scheduler's durable state: one SQLite database in WAL mode.
+ *
+ * Async contract: a store is used only on the scheduler's loop thread, one
+ * connection, short transactions.  Callers batch writes between
+ * store_begin and store_commit (group commit); nothing a client or worker
+ * was told is acknowledged before the commit that holds it returns 0.
+ *
+ * Items are kept in chunks of STORE_CHUNK_ITEMS consecutive items: chunk k
+ * of an execution holds items [k*STORE_CHUNK_ITEMS, (k+1)*STORE_CHUNK_ITEMS)
+ * as one row with two blobs, the packed ChunkInputs (written when items are
+ * uploaded) and the packed ChunkResults (rewritten as results arrive).
+ *
+ * The schema is versioned with PRAGMA user_version and migrated forward
+ * by store_open.
+ *
+ * Every function returns 0 or a TROUPE_E* code (SQLITE_FULL becomes
+ * TROUPE_EFULL, so a full disk reaches clients as RESOURCE_EXHAUSTED).
+ * Unpacked messages returned through out-parameters belong to the caller,
+ * who frees them with the matching *__free_unpacked(msg, NULL).
+ */
+#ifndef TROUPE_STORE_H
+#define TROUPE_STORE_H
+
+#include <stdint.h>
+
+#include "api.pb-c.h"
+#include "store.pb-c.h"
+
+#define STORE_CHUNK_ITEMS 1024
+
+typedef struct store store;
+
+/* Opens (creating if missing) the database at path, sets WAL mode,
+ * synchronous=FULL and a busy timeout, and migrates the schema.  The
+ * caller owns *out and frees it with store_close. */
+int store_open(const char *path, store **out);
+
+/* Finalizes every prepared statement and closes the connection.  Accepts
+ * NULL.  An open transaction is rolled back. */
+void store_close(store *s);
+
+/* Transactions.  store_rollback accepts being called with none open. */
+int  store_begin(store *s);
+int  store_commit(store *s);
+void store_rollback(store *s);
+
+/* Inserts or replaces the execution's row (keyed by ex->id), storing the
+ * whole message packed plus the columns used to filter and order it.  The
+ * first insert of an id assigns it the next sequence number. */
+int store_put_execution(store *s, const Troupe__Execution *ex);
+
+/* Loads one execution.  TROUPE_ENOTFOUND if there is none with that id. */
+int store_get_execution(store *s, const char *id, Troupe__Execution **out);
+
+/* Calls cb for each execution, newest first, whose sequence number is
+ * below before_seq (0: no bound), whose phase is phase (0: any) and whose
+ * spec.project is project (NULL or "": any), at most limit of them.  cb
+ * owns ex (frees it) and returns 0 to go on, non-zero to stop.  seq is the
+ * row's sequence number, for the next page's before_seq. */
+typedef int (*store_exec_cb)(void *arg, int64_t seq, Troupe__Execution *ex);
+int store_list_executions(store *s, int64_t before_seq, Troupe__Phase phase,
+                          const char *project, uint32_t limit, store_exec_cb cb,
+                          void *arg);
+
+/* Calls cb for each execution not in a terminal phase (QUEUED, RUNNING),
+ * oldest first.  Ownership as for store_list_executions. */
+int store_unfinished_executions(store *s, store_exec_cb cb, void *arg);
+
+/* Writes chunk `chunk` of execution id: its inputs / its results.  Each
+ * replaces what the row held for that blob; the other blob is kept. */
+int store_put_inputs(store *s, const char *id, uint32_t chunk,
+                     const Troupe__ChunkInputs *in);
+int store_put_results(store *s, const char *id, uint32_t chunk,
+                      const Troupe__ChunkResults *res);
+
+/* Reads chunk `chunk` of execution id.  in or res may be NULL to skip that
+ * blob; *res is NULL when no results were ever written.  TROUPE_ENOTFOUND
+ * when the chunk does not exist.  The caller owns *in and *res. */
+int store_get_chunk(store *s, const char *id, uint32_t chunk,
+                    Troupe__ChunkInputs **in, Troupe__ChunkResults **res);
+
+/* Registered tasks and actor environments, keyed by name.  put fails with
+ * TROUPE_EEXIST when the name exists and replace is 0.  get and delete
+ * fail with TROUPE_ENOTFOUND.  list calls cb with each, by name; cb owns
+ * the message. */
+typedef int (*store_task_cb)(void *arg, Troupe__TaskSpec *t);
+typedef int (*store_actor_cb)(void *arg, Troupe__ActorEnv *a);
+int store_put_task(store *s, const Troupe__TaskSpec *t, int replace);
+int store_get_task(store *s, const char *name, Troupe__TaskSpec **out);
+int store_list_tasks(store *s, store_task_cb cb, void *arg);
+int store_delete_task(store *s, const char *name);
+int store_put_actor(store *s, const Troupe__ActorEnv *a, int replace);
+int store_get_actor(store *s, const char *name, Troupe__ActorEnv **out);
+int store_list_actors(store *s, store_actor_cb cb, void *arg);
+int store_delete_actor(store *s, const char *name);
+
+/* The last SQLite error message of s, for logs.  Owned by s. */
+const char *store_errmsg(store *s);
+
+#endif
