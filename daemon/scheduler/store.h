@@ -33,21 +33,25 @@ typedef struct store store;
 
 /* Opens (creating if missing) the database at path, sets WAL mode,
  * synchronous=FULL and a busy timeout, and migrates the schema.  The
- * caller owns *out and frees it with store_close. */
+ * caller owns *out and frees it with store_close.  A schema newer than
+ * this build knows is refused with TROUPE_ESTATE; on failure
+ * store_errmsg(NULL) says why. */
 int store_open(const char *path, store **out);
 
 /* Finalizes every prepared statement and closes the connection.  Accepts
  * NULL.  An open transaction is rolled back. */
 void store_close(store *s);
 
-/* Transactions.  store_rollback accepts being called with none open. */
+/* Transactions.  store_rollback accepts being called with none open.
+ * A failed store_commit has rolled the transaction back. */
 int  store_begin(store *s);
 int  store_commit(store *s);
 void store_rollback(store *s);
 
 /* Inserts or replaces the execution's row (keyed by ex->id), storing the
  * whole message packed plus the columns used to filter and order it.  The
- * first insert of an id assigns it the next sequence number. */
+ * first insert of an id assigns it the next sequence number (increasing,
+ * with gaps); a replace keeps it.  TROUPE_EINVAL for an empty id. */
 int store_put_execution(store *s, const Troupe__Execution *ex);
 
 /* Loads one execution.  TROUPE_ENOTFOUND if there is none with that id. */
@@ -55,9 +59,11 @@ int store_get_execution(store *s, const char *id, Troupe__Execution **out);
 
 /* Calls cb for each execution, newest first, whose sequence number is
  * below before_seq (0: no bound), whose phase is phase (0: any) and whose
- * spec.project is project (NULL or "": any), at most limit of them.  cb
- * owns ex (frees it) and returns 0 to go on, non-zero to stop.  seq is the
- * row's sequence number, for the next page's before_seq. */
+ * spec.project is project (NULL or "": any), at most limit of them (0: no
+ * limit).  cb owns ex (frees it) and returns 0 to go on, non-zero to stop:
+ * a negative return is returned, a positive one stops with 0.  seq is the
+ * row's sequence number, for the next page's before_seq.  The rows are
+ * read before cb first runs, so cb may call any store function. */
 typedef int (*store_exec_cb)(void *arg, int64_t seq, Troupe__Execution *ex);
 int store_list_executions(store *s, int64_t before_seq, Troupe__Phase phase,
                           const char *project, uint32_t limit, store_exec_cb cb,
@@ -75,8 +81,9 @@ int store_put_results(store *s, const char *id, uint32_t chunk,
                       const Troupe__ChunkResults *res);
 
 /* Reads chunk `chunk` of execution id.  in or res may be NULL to skip that
- * blob; *res is NULL when no results were ever written.  TROUPE_ENOTFOUND
- * when the chunk does not exist.  The caller owns *in and *res. */
+ * blob; *res is NULL when no results were ever written (and *in when only
+ * results were).  TROUPE_ENOTFOUND when the chunk does not exist.  The
+ * caller owns *in and *res. */
 int store_get_chunk(store *s, const char *id, uint32_t chunk,
                     Troupe__ChunkInputs **in, Troupe__ChunkResults **res);
 
@@ -95,7 +102,9 @@ int store_get_actor(store *s, const char *name, Troupe__ActorEnv **out);
 int store_list_actors(store *s, store_actor_cb cb, void *arg);
 int store_delete_actor(store *s, const char *name);
 
-/* The last SQLite error message of s, for logs.  Owned by s. */
+/* The message of the last error of s (SQLite's or the store's own, e.g.
+ * a corrupt blob, reported as TROUPE_EIO), for logs.  Owned by s.  With
+ * s NULL: why the last store_open on this thread failed (static). */
 const char *store_errmsg(store *s);
 
 #endif
