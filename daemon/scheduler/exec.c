@@ -1,0 +1,582 @@
+/*
+ * Executions and their items, in memory (see sched.h for the threading
+ * contract: everything here runs on the scheduler's loop thread).
+ *
+ * An execution's items live in chunks of STORE_CHUNK_ITEMS, mirroring the
+ * rows of the store: a chunk is dirty when its inputs or results changed
+ * since the last commit, and exec_write writes exactly the dirty ones.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "log.h"
+#include "scheduler.h"
+#include "troupe/envelope.h"
+#include "troupe/error.h"
+
+bool
+exec_terminal(Troupe__Phase p)
+{
+	return p == TROUPE__PHASE__PHASE_SUCCEEDED ||
+	       p == TROUPE__PHASE__PHASE_FAILED ||
+	       p == TROUPE__PHASE__PHASE_ABORTED ||
+	       p == TROUPE__PHASE__PHASE_TIMED_OUT;
+}
+
+/* Deep-copies msg by packing and unpacking it: protoc-c has no copy, and
+ * this keeps ownership simple (free with free_unpacked).  NULL on OOM. */
+static ProtobufCMessage *
+exec_copy(const ProtobufCMessage *msg)
+{
+	uint8_t          *buf = NULL;
+	size_t            len = 0;
+	ProtobufCMessage *out;
+
+	if (troupe_pack(msg, &buf, &len) != 0)
+		return NULL;
+	out = protobuf_c_message_unpack(msg->descriptor, NULL, len, buf);
+	free(buf);
+	return out;
+}
+
+/* "ex-" and 10 characters of a lowercase base32 of random bytes. */
+static void
+exec_make_id(char *buf, size_t len)
+{
+	static const char abc[] = "abcdefghijkmnpqrstuvwxyz23456789";
+	uint8_t           rnd[10];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		long long t = troupe_now_ms();
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			rnd[i] = (uint8_t)(t >> (i * 5)) ^ (uint8_t)rand();
+	}
+	snprintf(buf, len, "ex-");
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		buf[3 + i] = abc[rnd[i] & 31];
+	buf[3 + sizeof(rnd)] = '\0';
+}
+
+/* Settings of the execution: the task's, overridden by the spec's. */
+static void
+exec_settings(exec *e)
+{
+	const Troupe__ExecutionSpec *sp = e->spec;
+
+	e->retries = e->task->retries;
+	e->timeout_ms = e->task->timeout_ms;
+	e->ratio = 1.0;
+	e->concurrency = sp->concurrency;
+	if (sp->retries_opt_case == TROUPE__EXECUTION_SPEC__RETRIES_OPT_RETRIES)
+		e->retries = sp->retries;
+	if (sp->timeout_opt_case ==
+	    TROUPE__EXECUTION_SPEC__TIMEOUT_OPT_TIMEOUT_MS)
+		e->timeout_ms = sp->timeout_ms;
+	if (sp->ratio_opt_case ==
+	    TROUPE__EXECUTION_SPEC__RATIO_OPT_MIN_SUCCESS_RATIO)
+		e->ratio = sp->min_success_ratio;
+	/* The resolved task carries the per-item timeout to workers. */
+	e->task->timeout_ms = e->timeout_ms;
+}
+
+int
+exec_new(const Troupe__ExecutionSpec *spec, const Troupe__TaskSpec *task,
+         exec **out)
+{
+	exec *e = calloc(1, sizeof(*e));
+
+	*out = NULL;
+	if (e == NULL)
+		return TROUPE_ENOMEM;
+	e->spec = (Troupe__ExecutionSpec *)exec_copy(&spec->base);
+	e->task = (Troupe__TaskSpec *)exec_copy(&task->base);
+	if (e->spec == NULL || e->task == NULL) {
+		exec_free(e);
+		return TROUPE_ENOMEM;
+	}
+	exec_make_id(e->id, sizeof(e->id));
+	exec_settings(e);
+	e->phase = TROUPE__PHASE__PHASE_QUEUED;
+	e->created_ms = troupe_now_ms();
+	e->dirty = true;
+	*out = e;
+	return 0;
+}
+
+static void
+exec_item_clear(item *it)
+{
+	free(it->output);
+	free(it->error);
+	free(it->worker_name);
+	it->output = NULL;
+	it->error = NULL;
+	it->worker_name = NULL;
+	it->output_len = 0;
+}
+
+static void
+exec_chunk_free(chunk *c)
+{
+	if (c == NULL)
+		return;
+	for (uint32_t i = 0; i < c->n; i++) {
+		free(c->inputs[i].data);
+		exec_item_clear(&c->items[i]);
+	}
+	free(c->inputs);
+	free(c->items);
+	free(c);
+}
+
+void
+exec_free(exec *e)
+{
+	if (e == NULL)
+		return;
+	for (uint32_t i = 0; i < e->n_chunks; i++)
+		exec_chunk_free(e->chunks[i]);
+	free(e->chunks);
+	free(e->retry);
+	free(e->error);
+	if (e->spec != NULL)
+		troupe__execution_spec__free_unpacked(e->spec, NULL);
+	if (e->task != NULL)
+		troupe__task_spec__free_unpacked(e->task, NULL);
+	free(e);
+}
+
+/* Returns chunk k, creating it (and the chunks before it) if needed. */
+static chunk *
+exec_chunk(exec *e, uint32_t k)
+{
+	while (e->n_chunks <= k) {
+		chunk **cs =
+		    realloc(e->chunks, (e->n_chunks + 1) * sizeof(*cs));
+		chunk *c = calloc(1, sizeof(*c));
+
+		if (cs != NULL)
+			e->chunks = cs;
+		if (cs == NULL || c == NULL ||
+		    (c->inputs = calloc(STORE_CHUNK_ITEMS,
+		                        sizeof(*c->inputs))) == NULL ||
+		    (c->items = calloc(STORE_CHUNK_ITEMS, sizeof(*c->items))) ==
+		        NULL) {
+			exec_chunk_free(c);
+			return NULL;
+		}
+		e->chunks[e->n_chunks++] = c;
+	}
+	return e->chunks[k];
+}
+
+int
+exec_append(exec *e, ProtobufCBinaryData *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t idx = e->total;
+		chunk   *c = exec_chunk(e, (uint32_t)(idx / STORE_CHUNK_ITEMS));
+		uint8_t *copy;
+
+		if (c == NULL || (copy = malloc(items[i].len > 0 ? items[i].len
+		                                                 : 1)) == NULL)
+			return TROUPE_ENOMEM;
+		memcpy(copy, items[i].data, items[i].len);
+		c->inputs[c->n].data = copy;
+		c->inputs[c->n].len = items[i].len;
+		c->items[c->n].state = TROUPE__ITEM_STATE__ITEM_PENDING;
+		c->n++;
+		c->inputs_dirty = true;
+		e->total++;
+		e->n_pending++;
+	}
+	e->dirty = true;
+	return 0;
+}
+
+item *
+exec_item(exec *e, uint64_t index)
+{
+	if (index >= e->total)
+		return NULL;
+	return &e->chunks[index / STORE_CHUNK_ITEMS]
+	            ->items[index % STORE_CHUNK_ITEMS];
+}
+
+static chunk *
+exec_chunk_of(exec *e, uint64_t index)
+{
+	return e->chunks[index / STORE_CHUNK_ITEMS];
+}
+
+void
+exec_set_state(exec *e, uint64_t index, Troupe__ItemState to)
+{
+	item     *it = exec_item(e, index);
+	uint64_t *counts[] = {&e->n_pending, &e->n_running, &e->n_succeeded,
+	                      &e->n_failed, &e->n_aborted};
+
+	if (it == NULL || it->state == to)
+		return;
+	(*counts[it->state])--;
+	(*counts[to])++;
+	it->state = (uint8_t)to;
+	exec_chunk_of(e, index)->results_dirty = true;
+	e->dirty = true;
+}
+
+void
+exec_requeue(exec *e, uint64_t index)
+{
+	if (e->retry_len == e->retry_cap) {
+		size_t    cap = e->retry_cap ? e->retry_cap * 2 : 16;
+		uint64_t *r = malloc(cap * sizeof(*r));
+
+		if (r == NULL) {
+			/* The cursor scan below still finds it, later. */
+			if (index < e->cursor)
+				e->cursor = index;
+			return;
+		}
+		for (size_t i = 0; i < e->retry_len; i++)
+			r[i] = e->retry[(e->retry_head + i) % e->retry_cap];
+		free(e->retry);
+		e->retry = r;
+		e->retry_cap = cap;
+		e->retry_head = 0;
+	}
+	e->retry[(e->retry_head + e->retry_len++) % e->retry_cap] = index;
+}
+
+int
+exec_next_pending(exec *e, uint64_t *index)
+{
+	while (e->retry_len > 0) {
+		uint64_t i = e->retry[e->retry_head];
+
+		e->retry_head = (e->retry_head + 1) % e->retry_cap;
+		e->retry_len--;
+		if (exec_item(e, i)->state ==
+		    TROUPE__ITEM_STATE__ITEM_PENDING) {
+			*index = i;
+			return 1;
+		}
+	}
+	while (e->cursor < e->total) {
+		uint64_t i = e->cursor++;
+		if (exec_item(e, i)->state ==
+		    TROUPE__ITEM_STATE__ITEM_PENDING) {
+			*index = i;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void
+exec_set_error(exec *e, const char *why)
+{
+	free(e->error);
+	e->error = why != NULL ? strdup(why) : NULL;
+}
+
+static void
+exec_finish(sched *s, exec *e, Troupe__Phase phase, const char *why)
+{
+	e->phase = phase;
+	e->finished_ms = troupe_now_ms();
+	exec_set_error(e, why);
+	e->dirty = true;
+	sched_dirty(s);
+	log_info("execution %s %s (%llu succeeded, %llu failed, %llu aborted)",
+	         e->id,
+	         protobuf_c_enum_descriptor_get_value(
+	             &troupe__phase__descriptor, phase)
+	             ->name,
+	         (unsigned long long)e->n_succeeded,
+	         (unsigned long long)e->n_failed,
+	         (unsigned long long)e->n_aborted);
+}
+
+void
+exec_abort(sched *s, exec *e, Troupe__Phase phase, const char *why)
+{
+	if (exec_terminal(e->phase))
+		return;
+	for (uint64_t i = 0; i < e->total; i++) {
+		item *it = exec_item(e, i);
+
+		if (it->state == TROUPE__ITEM_STATE__ITEM_RUNNING) {
+			if (it->w != NULL) {
+				worker_cancel(it->w, e, i, it->attempts);
+				worker_drop_assignment(it->w, e, i);
+			}
+			it->w = NULL;
+		} else if (it->state != TROUPE__ITEM_STATE__ITEM_PENDING)
+			continue;
+		exec_set_state(e, i, TROUPE__ITEM_STATE__ITEM_ABORTED);
+		if (it->error == NULL)
+			it->error = strdup(why);
+	}
+	exec_finish(s, e, phase, why);
+}
+
+/* The number of successes a ratio demands: ceil(ratio * total), with a
+ * little slack so 0.7 * 10 is 7, not 8. */
+static uint64_t
+exec_required(const exec *e)
+{
+	double r = ceil(e->ratio * (double)e->total - 1e-9);
+	return r < 0 ? 0 : (uint64_t)r;
+}
+
+void
+exec_check_done(sched *s, exec *e)
+{
+	char     why[256];
+	uint64_t required;
+
+	if (exec_terminal(e->phase) || !e->sealed)
+		return;
+	required = exec_required(e);
+	if (e->total - e->n_failed < required) {
+		snprintf(why, sizeof(why),
+		         "%llu of %llu items failed; min success ratio %g "
+		         "needs %llu",
+		         (unsigned long long)e->n_failed,
+		         (unsigned long long)e->total, e->ratio,
+		         (unsigned long long)required);
+		exec_abort(s, e, TROUPE__PHASE__PHASE_FAILED, why);
+		return;
+	}
+	if (e->n_pending > 0 || e->n_running > 0)
+		return;
+	if (e->n_succeeded >= required) {
+		exec_finish(s, e, TROUPE__PHASE__PHASE_SUCCEEDED, NULL);
+		return;
+	}
+	snprintf(why, sizeof(why), "%llu of %llu items failed",
+	         (unsigned long long)e->n_failed, (unsigned long long)e->total);
+	exec_finish(s, e, TROUPE__PHASE__PHASE_FAILED, why);
+}
+
+void
+exec_view(exec *e, Troupe__Execution *x, Troupe__Counts *c)
+{
+	troupe__execution__init(x);
+	troupe__counts__init(c);
+	c->pending = e->n_pending;
+	c->running = e->n_running;
+	c->succeeded = e->n_succeeded;
+	c->failed = e->n_failed;
+	c->aborted = e->n_aborted;
+	x->id = e->id;
+	x->spec = e->spec;
+	x->task = e->task;
+	x->phase = e->phase;
+	x->total = e->total;
+	x->sealed = e->sealed;
+	x->counts = c;
+	x->created_ms = e->created_ms;
+	x->started_ms = e->started_ms;
+	x->finished_ms = e->finished_ms;
+	x->version = e->version;
+	x->error = e->error != NULL ? e->error : "";
+}
+
+/* Fills out (fields pointing into it) from one in-memory item. */
+static void
+exec_item_fill(const item *it, uint64_t index, Troupe__ItemResult *r)
+{
+	troupe__item_result__init(r);
+	r->index = index;
+	r->state = it->state;
+	r->output.data = it->output;
+	r->output.len = it->output_len;
+	r->error = it->error != NULL ? it->error : "";
+	r->attempts = it->attempts;
+	r->exit_code = it->exit_code;
+	r->started_ms = it->started_ms;
+	r->finished_ms = it->finished_ms;
+	r->worker = it->worker_name != NULL ? it->worker_name : "";
+}
+
+void
+exec_item_view(exec *e, uint64_t index, Troupe__ItemResult *out)
+{
+	exec_item_fill(exec_item(e, index), index, out);
+}
+
+int
+exec_write(store *st, exec *e)
+{
+	int rv;
+
+	if (e->dirty) {
+		Troupe__Execution x;
+		Troupe__Counts    c;
+
+		e->version++;
+		exec_view(e, &x, &c);
+		if ((rv = store_put_execution(st, &x)) != 0)
+			return rv;
+	}
+	for (uint32_t k = 0; k < e->n_chunks; k++) {
+		chunk *c = e->chunks[k];
+
+		if (c->inputs_dirty) {
+			Troupe__ChunkInputs in = TROUPE__CHUNK_INPUTS__INIT;
+			in.n_items = c->n;
+			in.items = c->inputs;
+			if ((rv = store_put_inputs(st, e->id, k, &in)) != 0)
+				return rv;
+		}
+		if (c->results_dirty) {
+			Troupe__ChunkResults res = TROUPE__CHUNK_RESULTS__INIT;
+			Troupe__ItemResult  *rs = calloc(c->n, sizeof(*rs));
+			Troupe__ItemResult **ps = calloc(c->n, sizeof(*ps));
+
+			if (rs == NULL || ps == NULL) {
+				free(rs);
+				free(ps);
+				return TROUPE_ENOMEM;
+			}
+			for (uint32_t i = 0; i < c->n; i++) {
+				exec_item_fill(&c->items[i],
+				               (uint64_t)k * STORE_CHUNK_ITEMS +
+				                   i,
+				               &rs[i]);
+				ps[i] = &rs[i];
+			}
+			res.n_items = c->n;
+			res.items = ps;
+			rv = store_put_results(st, e->id, k, &res);
+			free(rs);
+			free(ps);
+			if (rv != 0)
+				return rv;
+		}
+	}
+	return 0;
+}
+
+void
+exec_clean(exec *e)
+{
+	e->dirty = false;
+	for (uint32_t k = 0; k < e->n_chunks; k++)
+		e->chunks[k]->inputs_dirty = e->chunks[k]->results_dirty =
+		    false;
+}
+
+static char *
+exec_strdup_nonempty(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
+}
+
+int
+exec_load(store *st, Troupe__Execution *row, exec **out)
+{
+	exec    *e = calloc(1, sizeof(*e));
+	uint32_t nk;
+	int      rv = TROUPE_ENOMEM;
+
+	*out = NULL;
+	if (e == NULL)
+		return TROUPE_ENOMEM;
+	if (row->spec == NULL || row->task == NULL) {
+		rv = TROUPE_EIO;
+		goto fail;
+	}
+	e->spec = (Troupe__ExecutionSpec *)exec_copy(&row->spec->base);
+	e->task = (Troupe__TaskSpec *)exec_copy(&row->task->base);
+	if (e->spec == NULL || e->task == NULL)
+		goto fail;
+	snprintf(e->id, sizeof(e->id), "%s", row->id);
+	exec_settings(e);
+	e->phase = row->phase;
+	e->sealed = row->sealed;
+	e->created_ms = row->created_ms;
+	e->started_ms = row->started_ms;
+	e->finished_ms = row->finished_ms;
+	e->version = row->version;
+	e->error = exec_strdup_nonempty(row->error);
+	nk = (uint32_t)((row->total + STORE_CHUNK_ITEMS - 1) /
+	                STORE_CHUNK_ITEMS);
+	for (uint32_t k = 0; k < nk; k++) {
+		Troupe__ChunkInputs  *in = NULL;
+		Troupe__ChunkResults *res = NULL;
+		chunk                *c;
+
+		if ((rv = store_get_chunk(st, e->id, k, &in, &res)) != 0)
+			goto fail;
+		rv = exec_append(e, in->items, in->n_items);
+		c = e->chunks[k];
+		for (size_t i = 0;
+		     rv == 0 && res != NULL && i < res->n_items && i < c->n;
+		     i++) {
+			Troupe__ItemResult *r = res->items[i];
+			item               *it = &c->items[i];
+			uint64_t idx = (uint64_t)k * STORE_CHUNK_ITEMS + i;
+
+			it->attempts = r->attempts;
+			it->exit_code = r->exit_code;
+			it->started_ms = r->started_ms;
+			it->finished_ms = r->finished_ms;
+			it->error = exec_strdup_nonempty(r->error);
+			it->worker_name = exec_strdup_nonempty(r->worker);
+			if (r->output.len > 0) {
+				it->output = malloc(r->output.len);
+				if (it->output == NULL) {
+					rv = TROUPE_ENOMEM;
+					break;
+				}
+				memcpy(it->output, r->output.data,
+				       r->output.len);
+				it->output_len = r->output.len;
+			}
+			/* An attempt that was running when the scheduler
+			 * stopped runs again (its worker may still claim it
+			 * when it registers again). */
+			if (r->state == TROUPE__ITEM_STATE__ITEM_RUNNING) {
+				it->sys_fails = 1;
+				e->sys_resumed++;
+				continue;
+			}
+			exec_set_state(e, idx, r->state);
+		}
+		troupe__chunk_inputs__free_unpacked(in, NULL);
+		if (res != NULL)
+			troupe__chunk_results__free_unpacked(res, NULL);
+		if (rv != 0)
+			goto fail;
+	}
+	exec_clean(e);
+	*out = e;
+	return 0;
+fail:
+	exec_free(e);
+	return rv;
+}
+
+void
+exec_truncate(exec *e, uint64_t total)
+{
+	while (e->total > total) {
+		uint64_t idx = --e->total;
+		chunk   *c = exec_chunk_of(e, idx);
+
+		c->n--;
+		free(c->inputs[c->n].data);
+		c->inputs[c->n].data = NULL;
+		exec_item_clear(&c->items[c->n]);
+		e->n_pending--;
+		c->inputs_dirty = true;
+	}
+	if (e->cursor > e->total)
+		e->cursor = e->total;
+}

@@ -1,0 +1,431 @@
+/*
+ * The scheduler's RPC endpoints (see rpc.h for the async contract).
+ *
+ * A call owns one nng context and one aio and moves through
+ * RECV -> (loop) DISPATCH -> [PARKED] -> SEND -> RECV again, or is freed
+ * after its send when enough other calls are receiving.  Completions of
+ * the aio arrive on nng threads and are posted to the loop.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
+#include <nng/transport/ipc/ipc.h>
+
+#include "log.h"
+#include "rpc.h"
+#include "troupe/envelope.h"
+#include "troupe/error.h"
+
+/* Calls kept receiving at all times; more are opened while calls are
+ * parked, and closed again when they finish. */
+#define RPC_MIN_RECEIVERS 8
+
+enum { RPC_RECV, RPC_DISPATCH, RPC_PARKED, RPC_SEND };
+
+struct rpc_call {
+	rpc_server *srv;
+	rpc_call   *prev, *next; /* every call of the server */
+	nng_ctx     ctx;
+	nng_aio    *aio;
+	int         state;
+	uint32_t    pipe;
+	int         answered;
+};
+
+struct rpc_server {
+	uv_loop_t        *loop;
+	loopq            *q;
+	nng_socket        sock;
+	nng_listener      listener;
+	nng_tls_config   *tls;
+	ProtobufCService *service;
+	char             *token;
+	rpc_call         *calls;
+	int               receiving;
+	int               closing;
+	void (*on_disconnect)(void *, uint32_t);
+	void *on_disconnect_arg;
+};
+
+static void rpc_call_recv(rpc_call *c);
+static int  rpc_call_new(rpc_server *s);
+
+/* Constant-time comparison, so the token cannot be guessed a byte at a
+ * time from reply latency. */
+static int
+rpc_token_ok(const char *want, const char *got)
+{
+	size_t        wn = strlen(want), gn = strlen(got);
+	unsigned char diff = (unsigned char)(wn != gn);
+
+	for (size_t i = 0; i < wn; i++)
+		diff |= (unsigned char)want[i] ^
+		        (unsigned char)(i < gn ? got[i] : 0);
+	return diff == 0;
+}
+
+static void
+rpc_call_free(rpc_call *c)
+{
+	rpc_server *s = c->srv;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->calls = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	nng_aio_stop(c->aio);
+	/* A message still on the aio was never handed to nng (a failed or
+	 * cancelled send) or never taken by us (a receive cut short by
+	 * shutdown): either way it is ours to free. */
+	if (nng_aio_get_msg(c->aio) != NULL)
+		nng_msg_free(nng_aio_get_msg(c->aio));
+	nng_aio_free(c->aio);
+	nng_ctx_close(c->ctx);
+	free(c);
+}
+
+/* Loop thread: a send finished (or failed; the client is gone then and
+ * nothing more can be done for it). */
+static void
+rpc_sent(rpc_call *c)
+{
+	rpc_server *s = c->srv;
+	int         rv = nng_aio_result(c->aio);
+
+	if (rv != 0 && nng_aio_get_msg(c->aio) != NULL) {
+		nng_msg_free(nng_aio_get_msg(c->aio));
+		nng_aio_set_msg(c->aio, NULL);
+	}
+	if (s->receiving >= RPC_MIN_RECEIVERS)
+		rpc_call_free(c);
+	else
+		rpc_call_recv(c);
+}
+
+static void
+rpc_send(rpc_call *c, nng_msg *m)
+{
+	c->answered = 1;
+	c->state = RPC_SEND;
+	nng_aio_set_msg(c->aio, m);
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+void
+rpc_reply(rpc_call *c, const ProtobufCMessage *msg)
+{
+	nng_msg *m = NULL;
+
+	if (troupe_envelope_reply(TROUPE__CODE__OK, NULL, msg, &m) != 0) {
+		rpc_fail(c, TROUPE_ENOMEM, "out of memory packing the reply");
+		return;
+	}
+	rpc_send(c, m);
+}
+
+void
+rpc_fail(rpc_call *c, int err, const char *fmt, ...)
+{
+	char     text[1024];
+	nng_msg *m = NULL;
+	va_list  ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (troupe_envelope_reply(troupe_err_to_code(err), text, NULL, &m) !=
+	    0) {
+		/* Not even an error reply fits in memory: drop the call; the
+		 * client's deadline tells it. */
+		c->answered = 1;
+		rpc_sent(c);
+		return;
+	}
+	rpc_send(c, m);
+}
+
+uint32_t
+rpc_call_pipe(const rpc_call *c)
+{
+	return c->pipe;
+}
+
+/* The closure protoc-c's generated service functions hand to handlers. */
+static void
+rpc_closure(const ProtobufCMessage *msg, void *data)
+{
+	rpc_call *c = data;
+
+	if (msg != NULL)
+		rpc_reply(c, msg);
+	else if (!c->answered)
+		rpc_fail(c, TROUPE_EINTERNAL, "handler gave no reply");
+}
+
+/* Loop thread: a request arrived.  Unpacks it, checks the token, finds
+ * the method in the service descriptor and invokes it. */
+static void
+rpc_dispatch(rpc_call *c, nng_msg *m)
+{
+	rpc_server                       *s = c->srv;
+	const ProtobufCServiceDescriptor *desc = s->service->descriptor;
+	const ProtobufCMethodDescriptor  *md = NULL;
+	Troupe__Request                  *req = NULL;
+	ProtobufCMessage                 *in = NULL;
+
+	c->state = RPC_DISPATCH;
+	c->answered = 0;
+	c->pipe = nng_pipe_id(nng_msg_get_pipe(m));
+	req = troupe__request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+	nng_msg_free(m);
+	if (req == NULL) {
+		rpc_fail(c, TROUPE_EPROTO,
+		         "malformed request: not a troupe.Request envelope");
+		goto done;
+	}
+	if (s->token != NULL && !rpc_token_ok(s->token, req->token)) {
+		rpc_fail(c, TROUPE_EAUTH,
+		         req->token[0] == '\0' ? "a token is required"
+		                               : "wrong token");
+		goto done;
+	}
+	md =
+	    protobuf_c_service_descriptor_get_method_by_name(desc, req->method);
+	if (md == NULL) {
+		rpc_fail(c, TROUPE_EUNIMPL, "unknown method '%.64s' of %s",
+		         req->method, desc->name);
+		goto done;
+	}
+	in = protobuf_c_message_unpack(md->input, NULL, req->body.len,
+	                               req->body.data);
+	if (in == NULL) {
+		rpc_fail(c, TROUPE_EPROTO, "malformed %s body for %s",
+		         md->input->name, md->name);
+		goto done;
+	}
+	s->service->invoke(s->service, (unsigned)(md - desc->methods), in,
+	                   rpc_closure, c);
+	if (!c->answered) {
+		/* Parked: keep the server receiving without this context. */
+		c->state = RPC_PARKED;
+		if (s->receiving < RPC_MIN_RECEIVERS)
+			(void)rpc_call_new(s);
+	}
+done:
+	if (in != NULL)
+		protobuf_c_message_free_unpacked(in, NULL);
+	if (req != NULL)
+		troupe__request__free_unpacked(req, NULL);
+}
+
+/* Loop thread: the aio of c completed (posted from rpc_aio_cb). */
+static void
+rpc_on_loop(void *arg)
+{
+	rpc_call   *c = arg;
+	rpc_server *s = c->srv;
+	nng_msg    *m;
+	int         rv;
+
+	if (c->state == RPC_SEND) {
+		rpc_sent(c);
+		return;
+	}
+	/* RPC_RECV */
+	s->receiving--;
+	rv = nng_aio_result(c->aio);
+	if (rv != 0) {
+		if (rv == NNG_ECLOSED || s->closing)
+			return; /* freed by rpc_server_close */
+		log_warn("receive failed: %s", nng_strerror(rv));
+		rpc_call_recv(c);
+		return;
+	}
+	m = nng_aio_get_msg(c->aio);
+	nng_aio_set_msg(c->aio, NULL);
+	rpc_dispatch(c, m);
+}
+
+/* nng thread: hand the completion to the loop, nothing else. */
+static void
+rpc_aio_cb(void *arg)
+{
+	rpc_call *c = arg;
+
+	if (loopq_post(c->srv->q, rpc_on_loop, c) != 0)
+		log_error("out of memory posting an RPC completion");
+}
+
+static void
+rpc_call_recv(rpc_call *c)
+{
+	c->state = RPC_RECV;
+	c->srv->receiving++;
+	nng_ctx_recv(c->ctx, c->aio);
+}
+
+/* Opens one more receiving call.  Returns 0 or a TROUPE_E* code. */
+static int
+rpc_call_new(rpc_server *s)
+{
+	rpc_call *c = calloc(1, sizeof(*c));
+	int       rv;
+
+	if (c == NULL)
+		return TROUPE_ENOMEM;
+	c->srv = s;
+	if ((rv = nng_ctx_open(&c->ctx, s->sock)) != 0) {
+		free(c);
+		return troupe_err_from_nng(rv);
+	}
+	if ((rv = nng_aio_alloc(&c->aio, rpc_aio_cb, c)) != 0) {
+		nng_ctx_close(c->ctx);
+		free(c);
+		return troupe_err_from_nng(rv);
+	}
+	c->next = s->calls;
+	if (s->calls != NULL)
+		s->calls->prev = c;
+	s->calls = c;
+	rpc_call_recv(c);
+	return 0;
+}
+
+typedef struct rpc_gone {
+	rpc_server *srv;
+	uint32_t    pipe;
+} rpc_gone;
+
+static void
+rpc_gone_on_loop(void *arg)
+{
+	rpc_gone *g = arg;
+
+	if (!g->srv->closing && g->srv->on_disconnect != NULL)
+		g->srv->on_disconnect(g->srv->on_disconnect_arg, g->pipe);
+	free(g);
+}
+
+/* nng thread: a connection closed. */
+static void
+rpc_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	rpc_server *s = arg;
+	rpc_gone   *g = malloc(sizeof(*g));
+
+	(void)ev;
+	if (g == NULL)
+		return;
+	g->srv = s;
+	g->pipe = nng_pipe_id(p);
+	if (loopq_post(s->q, rpc_gone_on_loop, g) != 0)
+		free(g);
+}
+
+void
+rpc_server_on_disconnect(rpc_server *s, void (*fn)(void *, uint32_t), void *arg)
+{
+	s->on_disconnect = fn;
+	s->on_disconnect_arg = arg;
+}
+
+static int
+rpc_is_network(const char *url)
+{
+	return strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+", 4) == 0 ||
+	       strncmp(url, "ws", 2) == 0;
+}
+
+int
+rpc_server_open(uv_loop_t *loop, loopq *q, const rpc_listen_opts *o,
+                ProtobufCService *service, rpc_server **out, char *err,
+                size_t errlen)
+{
+	rpc_server *s = NULL;
+	int         rv;
+
+	*out = NULL;
+	if (rpc_is_network(o->url) && (o->token == NULL || o->token[0] == 0)) {
+		snprintf(err, errlen,
+		         "refusing to listen on %s without a token: anyone who "
+		         "can connect could run commands (give --token-file)",
+		         o->url);
+		return TROUPE_EPERM;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return TROUPE_ENOMEM;
+	s->loop = loop;
+	s->q = q;
+	s->service = service;
+	if (o->token != NULL && (s->token = strdup(o->token)) == NULL) {
+		rv = TROUPE_ENOMEM;
+		goto fail;
+	}
+	if ((rv = nng_rep0_open(&s->sock)) != 0)
+		goto nng_fail;
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, TROUPE_MAX_MSG);
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, rpc_pipe_cb, s);
+	if ((rv = nng_listener_create(&s->listener, s->sock, o->url)) != 0)
+		goto nng_fail;
+	if (strncmp(o->url, "ipc://", 6) == 0)
+		nng_listener_set_int(s->listener, NNG_OPT_IPC_PERMISSIONS,
+		                     0600);
+	nng_listener_set_size(s->listener, NNG_OPT_RECVMAXSZ, TROUPE_MAX_MSG);
+	if (strncmp(o->url, "tls+", 4) == 0) {
+		if (o->tls_cert == NULL || o->tls_key == NULL) {
+			snprintf(err, errlen,
+			         "%s needs --tls-cert and --tls-key", o->url);
+			rv = TROUPE_EINVAL;
+			goto fail;
+		}
+		if ((rv = nng_tls_config_alloc(&s->tls, NNG_TLS_MODE_SERVER)) !=
+		        0 ||
+		    (rv = nng_tls_config_cert_key_file(s->tls, o->tls_cert,
+		                                       o->tls_key)) != 0 ||
+		    (rv = nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG,
+		                               s->tls)) != 0)
+			goto nng_fail;
+	}
+	if ((rv = nng_listener_start(s->listener, 0)) != 0)
+		goto nng_fail;
+	for (int i = 0; i < RPC_MIN_RECEIVERS; i++)
+		if ((rv = rpc_call_new(s)) != 0)
+			goto fail;
+	*out = s;
+	return 0;
+nng_fail:
+	snprintf(err, errlen, "cannot listen on %s: %s", o->url,
+	         nng_strerror(rv));
+	rv = troupe_err_from_nng(rv);
+fail:
+	rpc_server_close(s);
+	return rv;
+}
+
+void
+rpc_server_close(rpc_server *s)
+{
+	if (s == NULL)
+		return;
+	s->closing = 1;
+	if (nng_socket_id(s->sock) > 0)
+		nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
+	/* Stop every aio first (waits out running callbacks), then close. */
+	for (rpc_call *c = s->calls; c != NULL; c = c->next)
+		nng_aio_stop(c->aio);
+	while (s->calls != NULL)
+		rpc_call_free(s->calls);
+	if (nng_socket_id(s->sock) > 0)
+		nng_close(s->sock);
+	if (s->tls != NULL)
+		nng_tls_config_free(s->tls);
+	free(s->token);
+	free(s);
+}

@@ -1,0 +1,71 @@
+/*
+ * The scheduler's RPC endpoints: an nng rep socket per listener, serving
+ * one protoc-c service (api.proto's Troupe or link.proto's WorkerLink)
+ * through the service descriptor protoc-c generates, so the .proto file is
+ * the only list of methods.
+ *
+ * Async contract: nng receives and sends on its own threads; every aio
+ * callback only posts the call to the loop (loopq).  On the loop thread a
+ * request is unpacked, its token checked, its method looked up by name in
+ * the descriptor, its body unpacked with the method's input descriptor,
+ * and the service's function invoked with a closure.  A handler either
+ * answers at once (calls the closure, or rpc_fail) or keeps the call and
+ * answers later (a long poll, or a result waiting for its commit): a kept
+ * ("parked") call holds its nng context, and the server opens another
+ * context so that parked calls never stop it from receiving.
+ */
+#ifndef TROUPE_RPC_H
+#define TROUPE_RPC_H
+
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+#include <uv.h>
+
+#include "loopq.h"
+
+typedef struct rpc_server rpc_server;
+typedef struct rpc_call   rpc_call;
+
+typedef struct rpc_listen_opts {
+	const char *url;      /* ipc://, tcp:// or tls+tcp:// */
+	const char *token;    /* required from clients when non-NULL */
+	const char *tls_cert; /* PEM files, for tls+tcp:// */
+	const char *tls_key;
+} rpc_listen_opts;
+
+/* Opens a listener at opts->url serving service (not owned; it must
+ * outlive the server).  ipc:// sockets are created owner-only (0600).  A
+ * tcp:// or tls+tcp:// url without a token is refused (TROUPE_EPERM), so
+ * the scheduler never runs commands for anybody on the network.  On
+ * failure err holds one line for a person.  The caller owns *out and
+ * frees it with rpc_server_close. */
+int rpc_server_open(uv_loop_t *loop, loopq *q, const rpc_listen_opts *opts,
+                    ProtobufCService *service, rpc_server **out, char *err,
+                    size_t errlen);
+
+/* Stops the listener and frees every call, parked or not; callers must
+ * forget the calls they parked first.  Accepts NULL. */
+void rpc_server_close(rpc_server *s);
+
+/* Pipe-removal notifications: fn(arg, pipe_id) runs on the loop thread
+ * whenever a connection of this server closes (a worker went away). */
+void rpc_server_on_disconnect(rpc_server *s, void (*fn)(void *, uint32_t),
+                              void       *arg);
+
+/* A handler that returns without answering has parked the call: it must
+ * answer it later, exactly once, with rpc_reply or rpc_fail. */
+
+/* Answers a call with OK and msg (packed now; msg stays the caller's).
+ * This is what the protoc-c closure does; handlers may call either. */
+void rpc_reply(rpc_call *c, const ProtobufCMessage *msg);
+
+/* Answers a call with an error: code from err (a TROUPE_E* code) and a
+ * printf-style message for a person. */
+void rpc_fail(rpc_call *c, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The connection (nng pipe id) the call arrived on. */
+uint32_t rpc_call_pipe(const rpc_call *c);
+
+#endif

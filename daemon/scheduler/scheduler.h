@@ -1,0 +1,204 @@
+/*
+ * The scheduler's in-memory state and the operations on it.
+ *
+ * Async contract: one libuv loop owns everything here; the API and worker
+ * link handlers (api.c, link.c) run on it, called from rpc.c.  SQLite is
+ * used on the same thread through store.h, in short transactions: a
+ * request that creates or changes an execution commits before it is
+ * answered, and results from workers are group-committed once per loop
+ * turn (sched_flush) before their Report calls are answered.
+ *
+ * Executions that are not finished live in memory with all their items;
+ * finished ones are dropped from memory and read back from the store.
+ */
+#ifndef TROUPE_SCHEDULER_H
+#define TROUPE_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "api.pb-c.h"
+#include "link.pb-c.h"
+#include "loopq.h"
+#include "rpc.h"
+#include "store.h"
+
+/* System failures (worker lost, scheduler restarted, spawn failed) an item
+ * survives before it fails; separate from the user's --retries. */
+#define SCHED_SYSTEM_RETRIES 3
+
+typedef struct sched  sched;
+typedef struct exec   exec;
+typedef struct worker worker;
+
+/* One item's state.  Strings are malloc'd and owned by the item. */
+typedef struct item {
+	uint8_t  state;      /* Troupe__ItemState */
+	uint8_t  user_fails; /* failed attempts charged to --retries */
+	uint8_t  sys_fails;  /* failed attempts charged to the system */
+	uint32_t attempts;   /* attempts started; the current one's number */
+	int32_t  exit_code;
+	int64_t  started_ms, finished_ms;
+	uint8_t *output;
+	size_t   output_len;
+	char    *error;
+	char    *worker_name;
+	worker  *w; /* running on, or NULL */
+} item;
+
+/* STORE_CHUNK_ITEMS consecutive items: the unit of storage. */
+typedef struct chunk {
+	uint32_t n; /* items present (< STORE_CHUNK_ITEMS while uploading) */
+	ProtobufCBinaryData *inputs; /* n inputs, each malloc'd */
+	item                *items;  /* STORE_CHUNK_ITEMS slots */
+	bool                 inputs_dirty, results_dirty;
+} chunk;
+
+struct exec {
+	exec *prev, *next; /* sched's list of active executions */
+	char  id[32];
+	Troupe__ExecutionSpec *spec; /* owned; freed with free_unpacked */
+	Troupe__TaskSpec      *task; /* resolved task; owned likewise */
+	uint32_t               retries, timeout_ms, concurrency;
+	double                 ratio;
+	Troupe__Phase          phase;
+	bool                   sealed;
+	uint64_t               total;
+	uint64_t  n_pending, n_running, n_succeeded, n_failed, n_aborted;
+	int64_t   created_ms, started_ms, finished_ms;
+	uint64_t  version;
+	char     *error;
+	chunk   **chunks;
+	uint32_t  n_chunks;
+	uint64_t  cursor; /* items below were dispatched at least once */
+	uint64_t *retry;  /* ring of indices to run again */
+	size_t    retry_head, retry_len, retry_cap;
+	bool      dirty;       /* header to write at the next flush */
+	bool      dry;         /* no pending item found this dispatch */
+	uint64_t  sys_resumed; /* items that were running at restart */
+};
+
+/* A piece of work handed to a worker: which attempt of which item. */
+typedef struct assignment {
+	exec    *e;
+	uint64_t index;
+	uint32_t attempt;
+	bool     sent; /* already in a Pull reply */
+} assignment;
+
+struct worker {
+	worker             *prev, *next;
+	char                id[32];
+	char               *name, *host;
+	uint32_t            slots, pid;
+	uint32_t            cpu_milli;
+	uint64_t            mem_bytes;
+	Troupe__WorkerState state;
+	int64_t             registered_ms, last_seen_ms;
+	uint64_t            items_done;
+	uint32_t            pipe; /* connection of its last call */
+	rpc_call           *pull; /* parked Pull, or NULL */
+	int64_t             pull_deadline_ms;
+	assignment         *running; /* attempts running there */
+	size_t              n_running, cap_running;
+	Troupe__ItemRef    *cancels;    /* to send with the next Pull reply */
+	char              **cancel_ids; /* cancels[i].execution, owned */
+	size_t              n_cancels, cap_cancels;
+	char              **label_keys, **label_vals;
+	size_t              n_labels;
+};
+
+/* A parked WatchExecution. */
+typedef struct watcher {
+	struct watcher *next;
+	rpc_call       *call;
+	char            id[32];
+	uint64_t        since;
+	int64_t         deadline_ms;
+} watcher;
+
+/* A parked Report, answered after the flush that commits its results. */
+typedef struct pending_ack {
+	struct pending_ack *next;
+	rpc_call           *call;
+} pending_ack;
+
+typedef struct sched_opts {
+	const char *db_path;
+	uint32_t    pull_timeout_ms; /* longest a Pull is held */
+	uint32_t    lost_after_ms;   /* silence after which a worker is lost */
+} sched_opts;
+
+struct sched {
+	uv_loop_t   *loop;
+	store       *st;
+	sched_opts   opts;
+	exec        *execs; /* active executions */
+	worker      *workers;
+	watcher     *watchers;
+	pending_ack *acks;
+	uv_timer_t   tick;
+	uv_idle_t    idle; /* runs dispatch + flush once per turn */
+	bool         want_dispatch, want_flush;
+	int64_t      started_ms;
+	int64_t  dispatch_after_ms; /* grace after restart for re-registers */
+	uint64_t worker_seq;
+	bool     storage_full; /* last flush failed for lack of space */
+	bool     closing;
+};
+
+/* sched.c: life cycle, dispatch, group commit, liveness. */
+int     sched_open(uv_loop_t *loop, const sched_opts *o, sched **out, char *err,
+                   size_t errlen);
+void    sched_close(sched *s);    /* answers parked calls, flushes, frees */
+void    sched_dispatch(sched *s); /* place pending items on workers now */
+void    sched_kick(sched *s);     /* dispatch at the end of this loop turn */
+void    sched_dirty(sched *s);    /* flush at the end of this loop turn */
+int     sched_flush(sched *s);    /* group commit now; answers acks */
+exec   *sched_find_exec(sched *s, const char *id);
+worker *sched_find_worker(sched *s, const char *id);
+void    sched_worker_lost(sched *s, worker *w, const char *why);
+void    sched_on_disconnect(void *arg, uint32_t pipe);
+void    sched_forget_calls(sched *s); /* drop parked calls before shutdown */
+void    sched_assign(sched *s, worker *w, exec *e, uint64_t index);
+void    sched_apply_result(sched *s, worker *w, const Troupe__ItemReport *r);
+
+/* exec.c: executions and their items. */
+/* Creates an execution from a validated spec and resolved task (both are
+ * deep-copied).  The caller links it into s and flushes. */
+int   exec_new(const Troupe__ExecutionSpec *spec, const Troupe__TaskSpec *task,
+               exec **out);
+void  exec_free(exec *e);
+int   exec_append(exec *e, ProtobufCBinaryData *items, size_t n);
+item *exec_item(exec *e, uint64_t index);
+/* Builds the API view of e into *out (fields point into e; counts into
+ * *counts).  Valid until e changes; pack or copy before that. */
+void exec_view(exec *e, Troupe__Execution *out, Troupe__Counts *counts);
+int  exec_next_pending(exec *e, uint64_t *index); /* 1 if one */
+void exec_requeue(exec *e, uint64_t index);
+void exec_set_state(exec *e, uint64_t index, Troupe__ItemState to);
+void exec_check_done(sched *s, exec *e);
+void exec_abort(sched *s, exec *e, Troupe__Phase phase, const char *why);
+int  exec_write(store *st, exec *e);         /* dirty header + chunks */
+void exec_clean(exec *e);                    /* after the commit held them */
+void exec_truncate(exec *e, uint64_t total); /* undo an append */
+int  exec_load(store *st, Troupe__Execution *row, exec **out);
+void exec_item_view(exec *e, uint64_t index, Troupe__ItemResult *out);
+bool exec_terminal(Troupe__Phase p);
+
+/* api.c and link.c: the two services. */
+ProtobufCService *api_service(sched *s);
+ProtobufCService *link_service(sched *s);
+
+/* Answers a parked WatchExecution with the current state of id. */
+void api_answer_watch(sched *s, rpc_call *call, const char *id);
+
+/* Workers (link.c). */
+void worker_free(worker *w);
+void worker_drop_assignment(worker *w, exec *e, uint64_t index);
+void worker_cancel(worker *w, exec *e, uint64_t index, uint32_t attempt);
+void worker_answer_pull(sched *s, worker *w);
+
+#endif
