@@ -296,7 +296,9 @@ link_pull(Troupe__WorkerLink_Service *svc, const Troupe__PullRequest *in,
 		worker_answer_pull(s, w); /* a stray duplicate: let it go */
 	w->pull = call;
 	w->pull_deadline_ms = troupe_now_ms() + s->opts.pull_timeout_ms;
-	if (w->n_cancels > 0 || w->state != TROUPE__WORKER_STATE__WORKER_READY)
+	/* A draining worker's Pull is held like any other, so it cannot spin;
+	 * the reply still says drain. */
+	if (w->n_cancels > 0)
 		worker_answer_pull(s, w);
 	else
 		sched_kick(s);
