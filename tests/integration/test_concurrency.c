@@ -1,0 +1,122 @@
+/*
+ * The limits hold, measured from the start and end times the item
+ * processes record themselves:
+ *  - an execution's --concurrency across the cluster,
+ *  - each worker's --slots,
+ *  - fair sharing: a small map is not starved by a big one running.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+/* The stamping item command, shell-quoted for --cmd. */
+static const char *
+stamp_cmd(h_cluster *c, const char *secs, const char *file)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), H_STAMP_CMD, secs, file);
+	return h_quote(c, cmd);
+}
+
+/* 2 workers x 4 slots = 8, --concurrency 3: never more than 3 at once,
+ * and the limit is reached (so the check means something). */
+static void
+test_concurrency_held(void **state)
+{
+	h_cluster  *c = h_start(&(h_opts){.workers = 2, .slots = 4});
+	const char *stamps = h_path(c, "stamps");
+	int64_t    *s, *e;
+	char       *out;
+	int         n, most;
+
+	assert_int_equal(h_run(c, &out, NULL,
+	                       "seq 15 | troupe map --concurrency 3 --cmd %s",
+	                       stamp_cmd(c, "0.3", stamps)),
+	                 0);
+	assert_int_equal(h_lines(out), 15);
+	n = h_read_stamps(c, stamps, &s, &e);
+	assert_int_equal(n, 15); /* each item ran exactly once */
+	most = h_max_overlap(s, e, n);
+	fprintf(stderr, "concurrency 3: at most %d items at once\n", most);
+	assert_in_range(most, 2, 3);
+	h_done(c);
+}
+
+/* Per worker: 2 workers x 2 slots, no --concurrency; each worker runs at
+ * most 2 at once (by ItemResult.worker and the recorded times), both
+ * workers are used, and together they run more than one worker could. */
+static void
+test_slots_per_worker(void **state)
+{
+	h_cluster           *c = h_start(&(h_opts){.workers = 2, .slots = 2});
+	const char          *stamps = h_path(c, "stamps");
+	const char          *id;
+	Troupe__Execution   *ex;
+	Troupe__ItemResult **items;
+	int                  n1, n2, most;
+
+	assert_int_equal(h_run(c, NULL, NULL, "seq 16 > items"), 0);
+	id = h_map_detach(c, NULL, "--items items --cmd %s",
+	                  stamp_cmd(c, "0.3", stamps));
+	ex = h_wait_done(c, id, 60000);
+	assert_int_equal(ex->phase, TROUPE__PHASE__PHASE_SUCCEEDED);
+	assert_int_equal(h_outputs(c, id, &items), 16);
+
+	most = h_overlap_of(items, 16, "w1", &n1);
+	fprintf(stderr, "w1: %d items, at most %d at once\n", n1, most);
+	assert_in_range(most, 1, 2);
+	most = h_overlap_of(items, 16, "w2", &n2);
+	fprintf(stderr, "w2: %d items, at most %d at once\n", n2, most);
+	assert_in_range(most, 1, 2);
+	assert_int_equal(n1 + n2, 16); /* every item names its worker */
+	assert_true(n1 > 0 && n2 > 0);
+
+	most = h_overlap_of(items, 16, NULL, NULL);
+	fprintf(stderr, "cluster: at most %d at once\n", most);
+	assert_in_range(most, 3, 4);
+	h_done(c);
+}
+
+/* One worker, 2 slots.  A big map (30 items of 0.3 s, ~4.5 s) is running
+ * when a small one (2 items) arrives: the small one finishes while the
+ * big one is still running. */
+static void
+test_small_map_not_starved(void **state)
+{
+	h_cluster         *c = h_start(&(h_opts){.workers = 1, .slots = 2});
+	const char        *big;
+	Troupe__Execution *e;
+	char              *out;
+
+	assert_int_equal(h_run(c, NULL, NULL, "seq 30 > items"), 0);
+	big = h_map_detach(c, NULL, "--items items --cmd 'sleep 0.3; echo {}'");
+	assert_int_equal(h_run(c, &out, NULL,
+	                       "printf 'a\\nb\\n' | troupe map --cmd 'echo "
+	                       "small-{}'"),
+	                 0);
+	assert_string_equal(out, "small-a\nsmall-b\n");
+	e = h_execution(c, big);
+	fprintf(stderr,
+	        "big map when the small one ended: phase %d, %llu "
+	        "of 30 done\n",
+	        (int)e->phase, (unsigned long long)e->counts->succeeded);
+	assert_int_equal(e->phase, TROUPE__PHASE__PHASE_RUNNING);
+	assert_true(e->counts->succeeded < 30);
+	assert_int_equal(h_wait_done(c, big, 60000)->phase,
+	                 TROUPE__PHASE__PHASE_SUCCEEDED);
+	h_done(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    H_TEST(test_concurrency_held),
+	    H_TEST(test_slots_per_worker),
+	    H_TEST(test_small_map_not_starved),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,126 @@
+/*
+ * Stop the scheduler and start it again: every execution and its outputs
+ * are still there, and unfinished ones complete.  Both a clean stop
+ * (SIGTERM, which must exit 0) and a crash (SIGKILL), each in the middle
+ * of a running map.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+static bool
+some_done(const Troupe__Execution *e, void *arg)
+{
+	return e->counts != NULL && e->counts->succeeded >= 4;
+}
+
+/* Checks that execution id SUCCEEDED with n outputs `item-1..n` (each
+ * item ran at least once), through the API and the CLI. */
+static void
+check_complete(h_cluster *c, const char *id, int n)
+{
+	Troupe__ItemResult **items;
+	char                *out, **lines;
+
+	assert_int_equal(h_wait_done(c, id, 90000)->phase,
+	                 TROUPE__PHASE__PHASE_SUCCEEDED);
+	assert_int_equal(h_outputs(c, id, &items), (size_t)n);
+	assert_int_equal(h_run(c, &out, NULL, "troupe outputs %s", id), 0);
+	assert_int_equal(h_split(c, out, &lines), n);
+	for (int i = 0; i < n; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "item-%d", i + 1);
+		assert_string_equal(lines[i], want);
+	}
+}
+
+static void
+restart_mid_map(int sig)
+{
+	h_cluster  *c = h_start(&(h_opts){.workers = 2, .slots = 2});
+	const char *done, *running;
+	char       *out;
+	int         st;
+
+	/* One execution finished before the stop... */
+	assert_int_equal(h_run(c, NULL, NULL, "seq 12 > items"), 0);
+	done = h_map_detach(c, NULL, "--items items --cmd 'echo item-{}'");
+	assert_int_equal(h_wait_done(c, done, 60000)->phase,
+	                 TROUPE__PHASE__PHASE_SUCCEEDED);
+	/* ...and one in the middle of running when it stops. */
+	assert_int_equal(h_run(c, NULL, NULL, "seq 20 > items2"), 0);
+	running = h_map_detach(c, NULL,
+	                       "--items items2 --concurrency 3 --cmd 'sleep "
+	                       "0.4; echo item-{}'");
+	(void)h_wait_exec(c, running, some_done, NULL, 60000, "4 items done");
+
+	st = h_kill_scheduler(c, sig);
+	if (sig == SIGTERM && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+		h_fail(c,
+		       "scheduler: wait status %#x after SIGTERM, want "
+		       "exit 0",
+		       st);
+	/* While it is down the CLI says where it tried. */
+	assert_int_not_equal(h_run(c, NULL, &out, "troupe list"), 0);
+	h_assert_contains(out, "api.sock");
+
+	h_restart_scheduler(c);
+	check_complete(c, done, 12);
+	check_complete(c, running, 20);
+	assert_int_equal(h_run(c, &out, NULL, "troupe list"), 0);
+	h_assert_contains(out, done);
+	h_assert_contains(out, running);
+
+	/* And it takes new work. */
+	assert_int_equal(
+	    h_run(c, &out, NULL, "seq 3 | troupe map --cmd 'echo item-{}'"), 0);
+	assert_string_equal(out, "item-1\nitem-2\nitem-3\n");
+	h_done(c);
+}
+
+static void
+test_restart_after_sigterm(void **state)
+{
+	restart_mid_map(SIGTERM);
+}
+
+static void
+test_restart_after_sigkill(void **state)
+{
+	restart_mid_map(SIGKILL);
+}
+
+/* Twice in a row, the second time right after the first restart, with
+ * the same database: still everything there. */
+static void
+test_restart_twice(void **state)
+{
+	h_cluster  *c = h_start(&(h_opts){.workers = 1, .slots = 4});
+	const char *id;
+
+	assert_int_equal(h_run(c, NULL, NULL, "seq 8 > items"), 0);
+	id = h_map_detach(c, NULL, "--items items --cmd 'echo item-{}'");
+	assert_int_equal(h_wait_done(c, id, 60000)->phase,
+	                 TROUPE__PHASE__PHASE_SUCCEEDED);
+	h_kill_scheduler(c, SIGKILL);
+	h_restart_scheduler(c);
+	h_kill_scheduler(c, SIGTERM);
+	h_restart_scheduler(c);
+	check_complete(c, id, 8);
+	h_done(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    H_TEST(test_restart_after_sigterm),
+	    H_TEST(test_restart_after_sigkill),
+	    H_TEST(test_restart_twice),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
