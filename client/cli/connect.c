@@ -1,0 +1,91 @@
+/* Reaching the scheduler, and the CLI's one-line errors. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "troupe/home.h"
+
+cli_global cli_pre_global;
+
+int
+cli_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("troupe: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_EXIT_FAIL;
+}
+
+int
+cli_usage(const char *cmd, const char *err)
+{
+	fprintf(stderr, "troupe: %s (see `troupe %s --help`)\n", err, cmd);
+	return CLI_EXIT_USAGE;
+}
+
+/* Says why a dial failed in words that fit "cannot reach ... : %s". */
+static const char *
+connect_reason(int rv)
+{
+	switch (rv) {
+	case TROUPE_ENOTFOUND: return "no such socket";
+	case TROUPE_EUNAVAIL: return "connection refused";
+	case TROUPE_EINVAL: return "invalid address";
+	case TROUPE_EPERM: return "permission denied";
+	}
+	return troupe_strerror(rv);
+}
+
+int
+cli_connect(const cli_global *g, troupe_client **out)
+{
+	const char *addr = g->addr != NULL ? g->addr : cli_pre_global.addr;
+	const char *tfile =
+	    g->token_file != NULL ? g->token_file : cli_pre_global.token_file;
+	char  def[4096];
+	char *token = NULL;
+	int   rv, code = CLI_EXIT_FAIL;
+
+	*out = NULL;
+	if (addr == NULL) {
+		if (troupe_default_api_addr(def, sizeof(def)) != 0) {
+			cli_err(
+			    "cannot find the local cluster: set TROUPE_HOME "
+			    "(or HOME), or give --addr URL");
+			goto fail;
+		}
+		addr = def;
+	}
+	/* Load the token here, not in troupe_client_open, so that a bad
+	 * token file is not reported as an unreachable scheduler. */
+	if ((rv = troupe_token_load(tfile, &token)) != 0) {
+		const char *f =
+		    tfile != NULL ? tfile : getenv("TROUPE_TOKEN_FILE");
+		cli_err(
+		    "cannot read the token file %s: %s", f != NULL ? f : "?",
+		    rv == TROUPE_EINVAL ? "it is empty" : troupe_strerror(rv));
+		goto fail;
+	}
+	if ((rv = troupe_client_open(addr, token, out)) != 0) {
+		cli_err("cannot reach the scheduler at %s: %s (is `troupe up` "
+		        "running?)",
+		        addr, connect_reason(rv));
+		goto fail;
+	}
+	code = CLI_EXIT_OK;
+fail:
+	free(token);
+	return code;
+}
+
+int
+cli_call_err(troupe_client *c)
+{
+	return cli_err("%s", troupe_client_error(c));
+}
