@@ -200,14 +200,6 @@ api_resolve(sched *s, const Troupe__ExecutionSpec *sp, Troupe__TaskSpec **task,
 		if (*task == NULL)
 			goto oom;
 	}
-	if (sp->actor[0] != '\0' || sp->adhoc_actor != NULL ||
-	    (*task)->actor[0] != '\0') {
-		rpc_fail(
-		    call, TROUPE_EUNIMPL,
-		    "actor environments are not available in this version; "
-		    "run the map without --actor/--replicas");
-		goto fail;
-	}
 	for (size_t i = 0; i < (*task)->n_env; i++)
 		if (strchr((*task)->env[i], '=') == NULL ||
 		    (*task)->env[i][0] == '=') {
@@ -224,6 +216,27 @@ fail:
 		troupe__task_spec__free_unpacked(*task, NULL);
 	*task = NULL;
 	return TROUPE_EINVAL;
+}
+
+/* The lines protocol carries one line per item: refuse items that would
+ * split.  Returns 0, or answers call and returns TROUPE_EINVAL. */
+static int
+api_check_lines(const exec *e, uint64_t first, const ProtobufCBinaryData *items,
+                size_t n, void *call)
+{
+	if (e->env == NULL ||
+	    e->env->env->protocol != TROUPE__PROTOCOL__PROTOCOL_LINES)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (memchr(items[i].data, '\n', items[i].len) != NULL) {
+			rpc_fail(call, TROUPE_EINVAL,
+			         "item %llu holds a newline, which the lines "
+			         "protocol "
+			         "cannot carry (use --protocol frames)",
+			         (unsigned long long)(first + i));
+			return TROUPE_EINVAL;
+		}
+	return 0;
 }
 
 static void
@@ -263,6 +276,7 @@ api_create_execution(Troupe__Troupe_Service               *svc,
 	Troupe__Execution            x;
 	Troupe__Counts               c;
 	exec                        *e = NULL;
+	char                         why[256];
 	int                          rv;
 
 	if (api_resolve(s, in->spec, &task, call) != 0)
@@ -272,8 +286,19 @@ api_create_execution(Troupe__Troupe_Service               *svc,
 		         "no items: a map needs at least one item");
 		goto done;
 	}
-	if ((rv = exec_new(in->spec, task, &e)) != 0 ||
-	    (rv = exec_append(e, in->items, in->n_items)) != 0) {
+	if ((rv = exec_new(in->spec, task, &e)) != 0) {
+		rpc_fail(call, rv, "cannot create the execution: %s",
+		         troupe_strerror(rv));
+		goto done;
+	}
+	if ((rv = actors_resolve(s, in->spec, task, &e->env, why,
+	                         sizeof(why))) != 0) {
+		rpc_fail(call, rv, "%s", why);
+		goto done;
+	}
+	if (api_check_lines(e, 0, in->items, in->n_items, call) != 0)
+		goto done;
+	if ((rv = exec_append(e, in->items, in->n_items)) != 0) {
 		rpc_fail(call, rv, "cannot create the execution: %s",
 		         troupe_strerror(rv));
 		goto done;
@@ -339,6 +364,8 @@ api_append_items(Troupe__Troupe_Service           *svc,
 		         (unsigned long long)e->total);
 		return;
 	}
+	if (api_check_lines(e, e->total, in->items, in->n_items, call) != 0)
+		return;
 	before = e->total;
 	if ((rv = exec_append(e, in->items, in->n_items)) != 0) {
 		exec_truncate(e, before);
@@ -793,30 +820,20 @@ static void
 api_get_actor(Troupe__Troupe_Service *svc, const Troupe__GetActorRequest *in,
               Troupe__GetActorReply_Closure closure, void *call)
 {
-	Troupe__GetActorReply rep = TROUPE__GET_ACTOR_REPLY__INIT;
-	Troupe__ActorStatus   st = TROUPE__ACTOR_STATUS__INIT;
-	int rv = store_get_actor(api_sched(svc)->st, in->name, &st.env);
+	Troupe__GetActorReply   rep = TROUPE__GET_ACTOR_REPLY__INIT;
+	Troupe__ListActorsReply all = TROUPE__LIST_ACTORS_REPLY__INIT;
+	int rv = actors_list(api_sched(svc), &all, in->name);
 
-	if (rv != 0) {
-		rpc_fail(call, rv,
-		         rv == TROUPE_ENOTFOUND ? "no actor '%.64s'"
-		                                : "cannot read actor %.64s",
-		         in->name);
-		return;
-	}
-	st.key = st.env->name;
-	rep.actor = &st;
-	closure(&rep, call);
-	troupe__actor_env__free_unpacked(st.env, NULL);
-}
-
-static int
-api_actor_cb(void *arg, Troupe__ActorEnv *a)
-{
-	int rv = api_vec_push(arg, a);
 	if (rv != 0)
-		troupe__actor_env__free_unpacked(a, NULL);
-	return rv;
+		rpc_fail(call, rv, "cannot read actors: %s",
+		         troupe_strerror(rv));
+	else if (all.n_actors == 0)
+		rpc_fail(call, TROUPE_ENOTFOUND, "no actor '%.64s'", in->name);
+	else {
+		rep.actor = all.actors[0];
+		closure(&rep, call);
+	}
+	actors_list_free(&all);
 }
 
 static void
@@ -825,37 +842,15 @@ api_list_actors(Troupe__Troupe_Service          *svc,
                 Troupe__ListActorsReply_Closure closure, void *call)
 {
 	Troupe__ListActorsReply rep = TROUPE__LIST_ACTORS_REPLY__INIT;
-	Troupe__ActorStatus    *sts = NULL, **ps = NULL;
-	api_vec                 v = {0};
-	int rv = store_list_actors(api_sched(svc)->st, api_actor_cb, &v);
+	int                     rv = actors_list(api_sched(svc), &rep, NULL);
 
 	(void)in;
-	if (rv != 0) {
+	if (rv != 0)
 		rpc_fail(call, rv, "cannot list actors: %s",
 		         troupe_strerror(rv));
-		goto done;
-	}
-	sts = calloc(v.n + 1, sizeof(*sts));
-	ps = calloc(v.n + 1, sizeof(*ps));
-	if (sts == NULL || ps == NULL) {
-		rpc_fail(call, TROUPE_ENOMEM, "out of memory");
-		goto done;
-	}
-	for (size_t i = 0; i < v.n; i++) {
-		troupe__actor_status__init(&sts[i]);
-		sts[i].env = v.v[i];
-		sts[i].key = sts[i].env->name;
-		ps[i] = &sts[i];
-	}
-	rep.actors = ps;
-	rep.n_actors = v.n;
-	closure(&rep, call);
-done:
-	for (size_t i = 0; i < v.n; i++)
-		troupe__actor_env__free_unpacked(v.v[i], NULL);
-	free(v.v);
-	free(sts);
-	free(ps);
+	else
+		closure(&rep, call);
+	actors_list_free(&rep);
 }
 
 static void

@@ -514,8 +514,9 @@ exec_load(store *st, Troupe__Execution *row, exec **out)
 
 		if ((rv = store_get_chunk(st, e->id, k, &in, &res)) != 0)
 			goto fail;
-		rv = exec_append(e, in->items, in->n_items);
-		c = e->chunks[k];
+		rv = in != NULL ? exec_append(e, in->items, in->n_items)
+		                : TROUPE_EIO;
+		c = rv == 0 ? e->chunks[k] : NULL;
 		for (size_t i = 0;
 		     rv == 0 && res != NULL && i < res->n_items && i < c->n;
 		     i++) {
@@ -549,7 +550,8 @@ exec_load(store *st, Troupe__Execution *row, exec **out)
 			}
 			exec_set_state(e, idx, r->state);
 		}
-		troupe__chunk_inputs__free_unpacked(in, NULL);
+		if (in != NULL)
+			troupe__chunk_inputs__free_unpacked(in, NULL);
 		if (res != NULL)
 			troupe__chunk_results__free_unpacked(res, NULL);
 		if (rv != 0)

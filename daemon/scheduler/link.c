@@ -30,6 +30,7 @@ worker_free(worker *w)
 {
 	if (w == NULL)
 		return;
+	actors_drop_worker(NULL, w);
 	for (size_t i = 0; i < w->n_cancels; i++)
 		free(w->cancel_ids[i]);
 	for (size_t i = 0; i < w->n_labels; i++) {
@@ -85,11 +86,12 @@ worker_cancel(worker *w, exec *e, uint64_t index, uint32_t attempt)
 void
 worker_answer_pull(sched *s, worker *w)
 {
-	Troupe__PullReply rep = TROUPE__PULL_REPLY__INIT;
-	Troupe__Shard    *shards = NULL, **sp = NULL;
-	Troupe__WorkItem *items = NULL, **ip = NULL;
-	Troupe__ItemRef **cp = NULL;
-	size_t            n_sh = 0, n_it = 0;
+	Troupe__PullReply     rep = TROUPE__PULL_REPLY__INIT;
+	Troupe__Shard        *shards = NULL, **sp = NULL;
+	Troupe__WorkItem     *items = NULL, **ip = NULL;
+	Troupe__ItemRef     **cp = NULL;
+	Troupe__ReplicaStart *starts = NULL, **stp = NULL;
+	size_t                n_sh = 0, n_it = 0, n_st = 0;
 
 	(void)s;
 	if (w->pull == NULL)
@@ -120,6 +122,8 @@ worker_answer_pull(sched *s, worker *w)
 			troupe__shard__init(sh);
 			sh->execution = a->e->id;
 			sh->task = a->e->task;
+			if (a->e->env != NULL)
+				sh->env_key = a->e->env->key;
 			sp[n_sh++] = sh;
 		}
 		(void)sh;
@@ -154,7 +158,34 @@ worker_answer_pull(sched *s, worker *w)
 	rep.n_cancels = w->n_cancels;
 	rep.cancels = cp;
 	rep.drain = w->state == TROUPE__WORKER_STATE__WORKER_DRAINING;
+	for (replica *r = w->replicas; r != NULL; r = r->next)
+		if (!r->announced)
+			n_st++;
+	if (n_st > 0 && ((starts = calloc(n_st, sizeof(*starts))) == NULL ||
+	                 (stp = calloc(n_st, sizeof(*stp))) == NULL)) {
+		rpc_fail(w->pull, TROUPE_ENOMEM, "out of memory");
+		goto done;
+	}
+	n_st = 0;
+	for (replica *r = w->replicas; r != NULL; r = r->next) {
+		if (r->announced)
+			continue;
+		troupe__replica_start__init(&starts[n_st]);
+		starts[n_st].replica_id = r->id;
+		starts[n_st].env_key = r->env->key;
+		starts[n_st].env = r->env->env;
+		stp[n_st] = &starts[n_st];
+		n_st++;
+		r->announced = true;
+	}
+	rep.start_replicas = stp;
+	rep.n_start_replicas = n_st;
+	rep.stop_replicas = w->stops;
+	rep.n_stop_replicas = w->n_stops;
 	rpc_reply(w->pull, &rep.base);
+	for (size_t i = 0; i < w->n_stops; i++)
+		free(w->stops[i]);
+	w->n_stops = 0;
 	for (size_t i = 0; i < w->n_cancels; i++)
 		free(w->cancel_ids[i]);
 	w->n_cancels = 0;
@@ -165,6 +196,8 @@ done:
 	free(items);
 	free(ip);
 	free(cp);
+	free(starts);
+	free(stp);
 }
 
 static void
@@ -294,11 +327,12 @@ link_pull(Troupe__WorkerLink_Service *svc, const Troupe__PullRequest *in,
 		return;
 	if (w->pull != NULL)
 		worker_answer_pull(s, w); /* a stray duplicate: let it go */
+	actors_reconcile(s, w, in);
 	w->pull = call;
 	w->pull_deadline_ms = troupe_now_ms() + s->opts.pull_timeout_ms;
 	/* A draining worker's Pull is held like any other, so it cannot spin;
 	 * the reply still says drain. */
-	if (w->n_cancels > 0)
+	if (w->n_cancels > 0 || w->n_stops > 0)
 		worker_answer_pull(s, w);
 	else
 		sched_kick(s);

@@ -134,13 +134,17 @@ sched_dispatch(sched *s)
 			continue;
 		for (exec *e = s->execs; e != NULL; e = e->next)
 			e->dry = false;
-		while (w->state == TROUPE__WORKER_STATE__WORKER_READY &&
-		       w->n_running < w->slots) {
+		while (w->state == TROUPE__WORKER_STATE__WORKER_READY) {
 			exec    *e = sched_pick(s);
 			uint64_t idx;
 
 			if (e == NULL)
 				break;
+			if (e->env == NULL ? actors_used_slots(w) >= w->slots
+			                   : !actors_make_room(s, w, e->env)) {
+				e->dry = true;
+				continue;
+			}
 			if (!exec_next_pending(e, &idx)) {
 				e->dry = true;
 				continue;
@@ -148,7 +152,9 @@ sched_dispatch(sched *s)
 			sched_assign(s, w, e, idx);
 			gave = true;
 		}
-		if (gave || w->n_cancels > 0)
+		for (replica *r = w->replicas; r != NULL && !gave; r = r->next)
+			gave = !r->announced;
+		if (gave || w->n_cancels > 0 || w->n_stops > 0)
 			worker_answer_pull(s, w);
 	}
 }
@@ -229,6 +235,7 @@ sched_worker_lost(sched *s, worker *w, const char *why)
 			               TROUPE__ITEM_STATE__ITEM_FAILED);
 		exec_check_done(s, a.e);
 	}
+	actors_drop_worker(s, w);
 	if (w->pull != NULL)
 		rpc_fail(w->pull, TROUPE_ENOTFOUND, "worker declared lost");
 	w->pull = NULL;
@@ -373,6 +380,7 @@ sched_load_one(void *arg, int64_t seq, Troupe__Execution *row)
 {
 	sched *s = arg;
 	exec  *e = NULL;
+	char   why[256];
 	int    rv = exec_load(s->st, row, &e);
 
 	(void)seq;
@@ -383,6 +391,12 @@ sched_load_one(void *arg, int64_t seq, Troupe__Execution *row)
 		return 0; /* the others still run */
 	}
 	troupe__execution__free_unpacked(row, NULL);
+	if (actors_resolve(s, e->spec, e->task, &e->env, why, sizeof(why)) !=
+	    0) {
+		/* Its environment is gone: it cannot run as it was asked. */
+		log_error("execution %s: %s", e->id, why);
+		exec_abort(s, e, TROUPE__PHASE__PHASE_FAILED, why);
+	}
 	if (e->n_pending > 0 && e->sys_resumed > 0)
 		s->dispatch_after_ms = troupe_now_ms() + SCHED_RESTART_GRACE_MS;
 	/* Append: the list stays oldest first. */
@@ -481,6 +495,7 @@ sched_close(sched *s)
 		s->execs = e->next;
 		exec_free(e);
 	}
+	actors_free_all(s);
 	store_close(s->st);
 	s->st = NULL;
 	uv_close((uv_handle_t *)&s->idle, NULL);

@@ -29,9 +29,37 @@
  * survives before it fails; separate from the user's --retries. */
 #define SCHED_SYSTEM_RETRIES 3
 
-typedef struct sched  sched;
-typedef struct exec   exec;
-typedef struct worker worker;
+typedef struct sched     sched;
+typedef struct exec      exec;
+typedef struct worker    worker;
+typedef struct actor_env actor_env;
+
+/* Replicas an actor environment keeps alive when its ttl is unset. */
+#define SCHED_DEFAULT_TTL_S 90
+
+/* An actor environment in use: registered (key = its name) or ad hoc (key
+ * = "adhoc-" and a hash of command, protocol, env and resources, so the
+ * same command finds the same replicas).  Lives until the scheduler
+ * stops. */
+struct actor_env {
+	actor_env        *next;
+	char              key[72];
+	Troupe__ActorEnv *env;        /* owned; ttl_seconds resolved */
+	uint32_t          n_replicas; /* alive or starting, cluster-wide */
+};
+
+/* One replica, as the scheduler tracks it: placed on a worker by the
+ * scheduler, kept up to date from the worker's Pull requests. */
+typedef struct replica {
+	struct replica      *next; /* the worker's list */
+	char                 id[24];
+	actor_env           *env;
+	uint32_t             pid;
+	Troupe__ReplicaState state;
+	uint64_t             items_served;
+	uint32_t             idle_ms_left;
+	bool                 announced; /* its ReplicaStart was sent */
+} replica;
 
 /* One item's state.  Strings are malloc'd and owned by the item. */
 typedef struct item {
@@ -61,6 +89,7 @@ struct exec {
 	char  id[32];
 	Troupe__ExecutionSpec *spec; /* owned; freed with free_unpacked */
 	Troupe__TaskSpec      *task; /* resolved task; owned likewise */
+	actor_env             *env;  /* NULL: one process per item */
 	uint32_t               retries, timeout_ms, concurrency;
 	double                 ratio;
 	Troupe__Phase          phase;
@@ -108,6 +137,10 @@ struct worker {
 	size_t              n_cancels, cap_cancels;
 	char              **label_keys, **label_vals;
 	size_t              n_labels;
+	replica            *replicas; /* replicas placed here */
+	uint32_t            n_replicas;
+	char              **stops; /* replica ids to stop, with a Pull */
+	size_t              n_stops;
 };
 
 /* A parked WatchExecution. */
@@ -143,10 +176,12 @@ struct sched {
 	uv_idle_t    idle; /* runs dispatch + flush once per turn */
 	bool         want_dispatch, want_flush;
 	int64_t      started_ms;
-	int64_t  dispatch_after_ms; /* grace after restart for re-registers */
-	uint64_t worker_seq;
-	bool     storage_full; /* last flush failed for lack of space */
-	bool     closing;
+	int64_t    dispatch_after_ms; /* grace after restart for re-registers */
+	uint64_t   worker_seq;
+	bool       storage_full; /* last flush failed for lack of space */
+	bool       closing;
+	actor_env *envs;
+	uint64_t   replica_seq;
 };
 
 /* sched.c: life cycle, dispatch, group commit, liveness. */
@@ -187,6 +222,27 @@ void exec_truncate(exec *e, uint64_t total); /* undo an append */
 int  exec_load(store *st, Troupe__Execution *row, exec **out);
 void exec_item_view(exec *e, uint64_t index, Troupe__ItemResult *out);
 bool exec_terminal(Troupe__Phase p);
+
+/* actors.c: actor environments and replica placement. */
+/* Finds or creates the environment an execution runs on: from the spec's
+ * actor name, its ad hoc actor, or the task's actor.  *out is NULL when
+ * the execution runs one process per item.  On error, err says why. */
+int actors_resolve(sched *s, const Troupe__ExecutionSpec *spec,
+                   const Troupe__TaskSpec *task, actor_env **out, char *err,
+                   size_t errlen);
+/* Slots of w in use: items run as processes, and replicas. */
+uint32_t actors_used_slots(const worker *w);
+/* Whether w can take one more item of env now, starting a replica on it
+ * if the environment may have one more.  Returns true when it can. */
+bool actors_make_room(sched *s, worker *w, actor_env *env);
+/* Reconciles w's replicas with the list in its Pull. */
+void actors_reconcile(sched *s, worker *w, const Troupe__PullRequest *in);
+/* Forgets every replica of w (it is lost). */
+void actors_drop_worker(sched *s, worker *w);
+/* Fills the ListActors reply (caller frees with actors_list_free). */
+int  actors_list(sched *s, Troupe__ListActorsReply *rep, const char *only);
+void actors_list_free(Troupe__ListActorsReply *rep);
+void actors_free_all(sched *s);
 
 /* api.c and link.c: the two services. */
 ProtobufCService *api_service(sched *s);

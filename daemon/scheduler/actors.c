@@ -1,0 +1,458 @@
+/*
+ * Actor environments and the placement of their replicas (DESIGN.md,
+ * "Actor semantics").  Runs on the scheduler's loop thread (scheduler.h).
+ *
+ * The scheduler decides where replicas live and counts them, so an
+ * environment never has more than replica_count alive in the cluster; the
+ * workers run them, stop idle ones when their TTL expires, and list the
+ * replicas they have in every Pull, which is how the scheduler learns that
+ * one is gone.  A replica holds one slot of its worker while it lives, as
+ * an actor holds its resources in Ray.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "names.h"
+#include "scheduler.h"
+#include "troupe/envelope.h"
+#include "troupe/error.h"
+
+/* FNV-1a, 64 bits: the key of an ad hoc environment. */
+static uint64_t
+actors_hash(uint64_t h, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static uint64_t
+actors_adhoc_hash(const Troupe__ActorEnv *a, const Troupe__TaskSpec *task)
+{
+	uint64_t    h = 14695981039346656037ull;
+	uint32_t    proto = (uint32_t)a->protocol;
+	uint64_t    mem = a->resources ? a->resources->mem_bytes : 0;
+	uint32_t    cpu = a->resources ? a->resources->cpu_milli : 0;
+	const char *cmd = a->command[0] != '\0' ? a->command : task->command;
+
+	h = actors_hash(h, cmd, strlen(cmd) + 1);
+	h = actors_hash(h, &proto, sizeof(proto));
+	h = actors_hash(h, &mem, sizeof(mem));
+	h = actors_hash(h, &cpu, sizeof(cpu));
+	for (size_t i = 0; i < task->n_env; i++)
+		h = actors_hash(h, task->env[i], strlen(task->env[i]) + 1);
+	for (size_t i = 0; i < a->n_env; i++)
+		h = actors_hash(h, a->env[i], strlen(a->env[i]) + 1);
+	return h;
+}
+
+static actor_env *
+actors_find(sched *s, const char *key)
+{
+	for (actor_env *e = s->envs; e != NULL; e = e->next)
+		if (strcmp(e->key, key) == 0)
+			return e;
+	return NULL;
+}
+
+/* Makes (or refreshes) the in-memory environment key from a, taking the
+ * command and environment from task where a has none. */
+static int
+actors_put(sched *s, const char *key, const Troupe__ActorEnv *a,
+           const Troupe__TaskSpec *task, actor_env **out)
+{
+	Troupe__ActorEnv  copy = *a;
+	Troupe__ActorEnv *owned = NULL;
+	actor_env        *e = actors_find(s, key);
+	uint8_t          *buf = NULL;
+	size_t            len = 0;
+	char            **env = NULL;
+
+	if (copy.command[0] == '\0')
+		copy.command = task->command;
+	if (copy.ttl_seconds == 0)
+		copy.ttl_seconds = SCHED_DEFAULT_TTL_S;
+	if (task->n_env > 0) {
+		/* The task's environment, then the actor's own. */
+		env = calloc(task->n_env + a->n_env, sizeof(*env));
+		if (env == NULL)
+			return TROUPE_ENOMEM;
+		memcpy(env, task->env, task->n_env * sizeof(*env));
+		memcpy(env + task->n_env, a->env, a->n_env * sizeof(*env));
+		copy.env = env;
+		copy.n_env = task->n_env + a->n_env;
+	}
+	if (troupe_pack(&copy.base, &buf, &len) == 0)
+		owned = troupe__actor_env__unpack(NULL, len, buf);
+	free(buf);
+	free(env);
+	if (owned == NULL)
+		return TROUPE_ENOMEM;
+	if (e == NULL) {
+		if ((e = calloc(1, sizeof(*e))) == NULL) {
+			troupe__actor_env__free_unpacked(owned, NULL);
+			return TROUPE_ENOMEM;
+		}
+		snprintf(e->key, sizeof(e->key), "%s", key);
+		e->next = s->envs;
+		s->envs = e;
+	} else
+		troupe__actor_env__free_unpacked(e->env, NULL);
+	/* New replicas start from the newest definition. */
+	e->env = owned;
+	*out = e;
+	return 0;
+}
+
+int
+actors_resolve(sched *s, const Troupe__ExecutionSpec *sp,
+               const Troupe__TaskSpec *task, actor_env **out, char *err,
+               size_t errlen)
+{
+	const char       *name = sp->actor[0] != '\0' ? sp->actor : task->actor;
+	Troupe__ActorEnv *reg = NULL;
+	char              key[72];
+	int               rv;
+
+	*out = NULL;
+	if (sp->adhoc_actor != NULL && sp->actor[0] != '\0') {
+		snprintf(err, errlen,
+		         "give either --actor or --replicas/--ttl, not both");
+		return TROUPE_EINVAL;
+	}
+	if (sp->adhoc_actor != NULL) {
+		const Troupe__ActorEnv *a = sp->adhoc_actor;
+
+		if (a->replica_count == 0 || a->replica_count > 100000) {
+			snprintf(err, errlen,
+			         "replicas must be 1..100000, not %u",
+			         a->replica_count);
+			return TROUPE_EINVAL;
+		}
+		snprintf(key, sizeof(key), "adhoc-%016" PRIx64,
+		         actors_adhoc_hash(a, task));
+		return actors_put(s, key, a, task, out);
+	}
+	if (name[0] == '\0')
+		return 0;
+	if (names_check("actor name", name, err, errlen) != 0)
+		return TROUPE_EINVAL;
+	rv = store_get_actor(s->st, name, &reg);
+	if (rv == TROUPE_ENOTFOUND)
+		snprintf(
+		    err, errlen,
+		    "no actor environment '%s' (create it with `troupe actor "
+		    "create`)",
+		    name);
+	else if (rv != 0)
+		snprintf(err, errlen, "cannot read actor %s: %s", name,
+		         troupe_strerror(rv));
+	if (rv != 0)
+		return rv;
+	rv = actors_put(s, name, reg, task, out);
+	troupe__actor_env__free_unpacked(reg, NULL);
+	return rv;
+}
+
+uint32_t
+actors_used_slots(const worker *w)
+{
+	uint32_t n = w->n_replicas;
+
+	for (size_t i = 0; i < w->n_running; i++)
+		if (w->running[i].e->env == NULL)
+			n++;
+	return n;
+}
+
+/* Items of env in flight on w. */
+static uint32_t
+actors_inflight(const worker *w, const actor_env *env)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < w->n_running; i++)
+		if (w->running[i].e->env == env)
+			n++;
+	return n;
+}
+
+static uint32_t
+actors_replicas_on(const worker *w, const actor_env *env)
+{
+	uint32_t n = 0;
+
+	for (const replica *r = w->replicas; r != NULL; r = r->next)
+		if (r->env == env)
+			n++;
+	return n;
+}
+
+/* Whether w's declared capacity has room for one more replica of env. */
+static bool
+actors_fits(const worker *w, const actor_env *env)
+{
+	const Troupe__Resources *want = env->env->resources;
+	uint64_t                 cpu = 0, mem = 0;
+
+	if (actors_used_slots(w) >= w->slots)
+		return false;
+	if (want == NULL || (want->cpu_milli == 0 && want->mem_bytes == 0))
+		return true;
+	for (const replica *r = w->replicas; r != NULL; r = r->next)
+		if (r->env->env->resources != NULL) {
+			cpu += r->env->env->resources->cpu_milli;
+			mem += r->env->env->resources->mem_bytes;
+		}
+	/* A worker that declared no capacity for a resource is not limited
+	 * by it. */
+	if (w->cpu_milli > 0 && cpu + want->cpu_milli > w->cpu_milli)
+		return false;
+	if (w->mem_bytes > 0 && mem + want->mem_bytes > w->mem_bytes)
+		return false;
+	return true;
+}
+
+bool
+actors_make_room(sched *s, worker *w, actor_env *env)
+{
+	replica *r;
+
+	if (actors_inflight(w, env) < actors_replicas_on(w, env))
+		return true;
+	if (env->n_replicas >= env->env->replica_count || !actors_fits(w, env))
+		return false;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return false;
+	snprintf(r->id, sizeof(r->id), "r-%" PRIu64, ++s->replica_seq);
+	r->env = env;
+	r->state = TROUPE__REPLICA_STATE__REPLICA_BOOTING;
+	r->next = w->replicas;
+	w->replicas = r;
+	w->n_replicas++;
+	env->n_replicas++;
+	log_debug("replica %s of %s placed on %s", r->id, env->key, w->name);
+	return true;
+}
+
+static void
+actors_unlink(worker *w, replica **pp)
+{
+	replica *r = *pp;
+
+	*pp = r->next;
+	w->n_replicas--;
+	r->env->n_replicas--;
+	free(r);
+}
+
+void
+actors_reconcile(sched *s, worker *w, const Troupe__PullRequest *in)
+{
+	/* Ours that the worker no longer lists are gone (TTL, recycled,
+	 * crashed and given up), unless not yet announced to it. */
+	for (replica **pp = &w->replicas; *pp != NULL;) {
+		replica                     *r = *pp;
+		const Troupe__ReplicaStatus *st = NULL;
+
+		for (size_t i = 0; i < in->n_replicas && st == NULL; i++)
+			if (strcmp(in->replicas[i]->replica_id, r->id) == 0)
+				st = in->replicas[i];
+		if (st == NULL && r->announced) {
+			log_debug("replica %s of %s on %s is gone", r->id,
+			          r->env->key, w->name);
+			actors_unlink(w, pp);
+			continue;
+		}
+		if (st != NULL) {
+			r->pid = st->pid;
+			r->state = st->state;
+			r->items_served = st->items_served;
+			r->idle_ms_left = st->idle_ms_left;
+		}
+		pp = &r->next;
+	}
+	/* Theirs that we do not know (we restarted, or they re-registered):
+	 * adopt those of known environments within the count, stop others. */
+	for (size_t i = 0; i < in->n_replicas; i++) {
+		const Troupe__ReplicaStatus *st = in->replicas[i];
+		actor_env                   *env = actors_find(s, st->env_key);
+		replica                     *r;
+		bool                         known = false;
+
+		for (r = w->replicas; r != NULL && !known; r = r->next)
+			known = strcmp(r->id, st->replica_id) == 0;
+		if (known)
+			continue;
+		if (env == NULL || env->n_replicas >= env->env->replica_count ||
+		    (r = calloc(1, sizeof(*r))) == NULL) {
+			char **stops = realloc(w->stops, (w->n_stops + 1) *
+			                                     sizeof(*stops));
+			if (stops != NULL) {
+				w->stops = stops;
+				if ((stops[w->n_stops] =
+				         strdup(st->replica_id)) != NULL)
+					w->n_stops++;
+			}
+			continue;
+		}
+		snprintf(r->id, sizeof(r->id), "%s", st->replica_id);
+		r->env = env;
+		r->pid = st->pid;
+		r->state = st->state;
+		r->items_served = st->items_served;
+		r->idle_ms_left = st->idle_ms_left;
+		r->announced = true;
+		r->next = w->replicas;
+		w->replicas = r;
+		w->n_replicas++;
+		env->n_replicas++;
+	}
+}
+
+void
+actors_drop_worker(sched *s, worker *w)
+{
+	(void)s;
+	while (w->replicas != NULL)
+		actors_unlink(w, &w->replicas);
+	for (size_t i = 0; i < w->n_stops; i++)
+		free(w->stops[i]);
+	free(w->stops);
+	w->stops = NULL;
+	w->n_stops = 0;
+}
+
+/* ListActors: every registered environment and every ad hoc one in
+ * memory, each with its live replicas. */
+typedef struct actors_acc {
+	Troupe__ActorStatus **v;
+	size_t                n, cap;
+} actors_acc;
+
+static Troupe__ActorStatus *
+actors_acc_add(actors_acc *a, const char *key, Troupe__ActorEnv *env,
+               bool owned_env)
+{
+	Troupe__ActorStatus *st;
+
+	if (a->n == a->cap) {
+		size_t                cap = a->cap ? a->cap * 2 : 16;
+		Troupe__ActorStatus **v = realloc(a->v, cap * sizeof(*v));
+		if (v == NULL)
+			return NULL;
+		a->v = v;
+		a->cap = cap;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return NULL;
+	troupe__actor_status__init(st);
+	st->key = strdup(key);
+	/* Registered ones come from the store (owned); in-memory ones are
+	 * borrowed and must not be freed: mark those by a NULL key copy. */
+	st->env = env;
+	if (!owned_env) {
+		uint8_t *buf = NULL;
+		size_t   len = 0;
+		st->env = NULL;
+		if (troupe_pack(&env->base, &buf, &len) == 0)
+			st->env = troupe__actor_env__unpack(NULL, len, buf);
+		free(buf);
+	}
+	a->v[a->n++] = st;
+	return st;
+}
+
+static int
+actors_store_cb(void *arg, Troupe__ActorEnv *env)
+{
+	return actors_acc_add(arg, env->name, env, true) != NULL
+	           ? 0
+	           : TROUPE_ENOMEM;
+}
+
+int
+actors_list(sched *s, Troupe__ListActorsReply *rep, const char *only)
+{
+	actors_acc a = {0};
+	int        rv = store_list_actors(s->st, actors_store_cb, &a);
+
+	for (actor_env *e = s->envs; rv == 0 && e != NULL; e = e->next) {
+		bool seen = false;
+		for (size_t i = 0; i < a.n && !seen; i++)
+			seen = strcmp(a.v[i]->key, e->key) == 0;
+		if (!seen && actors_acc_add(&a, e->key, e->env, false) == NULL)
+			rv = TROUPE_ENOMEM;
+	}
+	for (size_t i = 0; rv == 0 && i < a.n; i++) {
+		Troupe__ActorStatus *st = a.v[i];
+		actor_env           *env = actors_find(s, st->key);
+		size_t               n = env ? env->n_replicas : 0, k = 0;
+
+		if (n == 0)
+			continue;
+		st->replicas = calloc(n, sizeof(*st->replicas));
+		if (st->replicas == NULL) {
+			rv = TROUPE_ENOMEM;
+			break;
+		}
+		for (worker *w = s->workers; w != NULL; w = w->next)
+			for (replica *r = w->replicas; r != NULL && k < n;
+			     r = r->next) {
+				Troupe__ReplicaInfo *ri;
+				if (r->env != env ||
+				    (ri = calloc(1, sizeof(*ri))) == NULL)
+					continue;
+				troupe__replica_info__init(ri);
+				ri->worker = strdup(w->name);
+				ri->pid = r->pid;
+				ri->state = r->state;
+				ri->items_served = r->items_served;
+				ri->idle_ms_left = r->idle_ms_left;
+				st->replicas[k++] = ri;
+			}
+		st->n_replicas = k;
+	}
+	if (only != NULL) {
+		/* GetActor: keep one. */
+		for (size_t i = 0; i < a.n; i++)
+			if (strcmp(a.v[i]->key, only) != 0) {
+				troupe__actor_status__free_unpacked(a.v[i],
+				                                    NULL);
+				a.v[i--] = a.v[--a.n];
+			}
+	}
+	rep->actors = a.v;
+	rep->n_actors = a.n;
+	return rv;
+}
+
+void
+actors_list_free(Troupe__ListActorsReply *rep)
+{
+	/* Every piece was malloc'd the way protobuf-c's default allocator
+	 * does, so free_unpacked releases each status whole. */
+	for (size_t i = 0; i < rep->n_actors; i++)
+		troupe__actor_status__free_unpacked(rep->actors[i], NULL);
+	free(rep->actors);
+	rep->actors = NULL;
+	rep->n_actors = 0;
+}
+
+void
+actors_free_all(sched *s)
+{
+	while (s->envs != NULL) {
+		actor_env *e = s->envs;
+		s->envs = e->next;
+		troupe__actor_env__free_unpacked(e->env, NULL);
+		free(e);
+	}
+}
