@@ -131,6 +131,31 @@ exec_done(const Troupe__Execution *ex)
 	return k != NULL ? k->succeeded + k->failed + k->aborted : 0;
 }
 
+/* Says why ex FAILED: "3 of 100 items failed, 40 aborted; <error>",
+ * without repeating the counts when the scheduler's error starts with
+ * them. */
+static int
+exec_report_failed(const Troupe__Execution *ex)
+{
+	const Troupe__Counts *k = ex->counts;
+	const char           *why = ex->error != NULL ? ex->error : "";
+	char                  head[96], ab[48] = "";
+	size_t                n;
+
+	n = (size_t)snprintf(head, sizeof(head), "%llu of %llu items failed",
+	                     (unsigned long long)(k != NULL ? k->failed : 0),
+	                     (unsigned long long)ex->total);
+	if (strncmp(why, head, n) == 0) {
+		why += n;
+		why += strspn(why, ";:, ");
+	}
+	if (k != NULL && k->aborted > 0)
+		snprintf(ab, sizeof(ab), ", %llu aborted",
+		         (unsigned long long)k->aborted);
+	return cli_err("execution %s FAILED: %s%s%s%s", ex->id, head, ab,
+	               why[0] != '\0' ? "; " : "", why);
+}
+
 int
 cli_report(const Troupe__Execution *ex)
 {
@@ -141,18 +166,15 @@ cli_report(const Troupe__Execution *ex)
 
 	switch (ex->phase) {
 	case TROUPE__PHASE__PHASE_SUCCEEDED: return CLI_EXIT_OK;
-	case TROUPE__PHASE__PHASE_FAILED:
-		return cli_err("execution %s FAILED: %llu of %llu items "
-		               "failed%s%s",
-		               ex->id,
-		               (unsigned long long)(k != NULL ? k->failed : 0),
-		               total, sep, why);
+	case TROUPE__PHASE__PHASE_FAILED: return exec_report_failed(ex);
 	case TROUPE__PHASE__PHASE_ABORTED:
 	case TROUPE__PHASE__PHASE_TIMED_OUT:
-		return cli_err("execution %s %s: %llu of %llu items done%s%s",
-		               ex->id, cli_phase_name(ex->phase),
-		               (unsigned long long)exec_done(ex), total, sep,
-		               why);
+		return cli_err(
+		    "execution %s %s: %llu of %llu items "
+		    "succeeded%s%s",
+		    ex->id, cli_phase_name(ex->phase),
+		    (unsigned long long)(k != NULL ? k->succeeded : 0), total,
+		    sep, why);
 	default: break;
 	}
 	return cli_err("execution %s is %s: %llu of %llu items done", ex->id,

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "troupe/home.h"
@@ -11,14 +12,22 @@ cli_global cli_pre_global;
 int
 cli_err(const char *fmt, ...)
 {
+	char    line[2048];
 	va_list ap;
+	int     n;
 
-	fflush(stdout);
-	fputs("troupe: ", stderr);
+	/* One write, so the line does not interleave with the daemons that
+	 * `troupe up` shares stderr with. */
+	memcpy(line, "troupe: ", 8);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(line + 8, sizeof(line) - 9, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (n < 0)
+		n = 0;
+	n = 8 + (n < (int)sizeof(line) - 9 ? n : (int)sizeof(line) - 10);
+	line[n++] = '\n';
+	fflush(stdout);
+	fwrite(line, 1, (size_t)n, stderr);
 	return CLI_EXIT_FAIL;
 }
 
