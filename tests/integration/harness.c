@@ -1007,6 +1007,19 @@ h_vrun(h_cluster *c, const char *input, char **out, char **err, const char *fmt,
 		*err = h_slurp(c, ferr);
 	fprintf(stderr, "harness: $ %s  -> %d (%lld ms)\n", cmd, rv,
 	        (long long)(h_now_ms() - t0));
+	if (rv != 0) {
+		/* Usually expected; when not, this is what tells why. */
+		const char *e = h_slurp(c, ferr), *o = h_slurp(c, fout);
+		size_t      ne = e != NULL ? strlen(e) : 0;
+		size_t      no = o != NULL ? strlen(o) : 0;
+
+		fprintf(stderr, "  stderr: %s%s", ne > 2048 ? "..." : "",
+		        ne > 0 ? e + (ne > 2048 ? ne - 2048 : 0) : "(empty)\n");
+		if (no > 0)
+			fprintf(stderr, "  stdout: %s%s",
+			        no > 1024 ? "..." : "",
+			        o + (no > 1024 ? no - 1024 : 0));
+	}
 	return rv;
 }
 
