@@ -102,7 +102,7 @@ struct workerd {
 	uv_timer_t  report_timer; /* retry of report */
 	uv_timer_t  stop_timer;   /* drain timeout, final deadline, halt */
 	uv_timer_t  beat_timer;   /* heartbeats while draining */
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
 	bool        signals;
 };
 
@@ -800,6 +800,7 @@ wk_finalize(workerd *w)
 	if (w->signals) {
 		uv_close((uv_handle_t *)&w->sigterm, NULL);
 		uv_close((uv_handle_t *)&w->sigint, NULL);
+		uv_close((uv_handle_t *)&w->sighup, NULL);
 	}
 	log_info("stopped");
 }
@@ -967,9 +968,13 @@ workerd_open(uv_loop_t *loop, const workerd_conf *c, workerd **out, char *err,
 		w->signals = true;
 		uv_signal_init(loop, &w->sigterm);
 		uv_signal_init(loop, &w->sigint);
-		w->sigterm.data = w->sigint.data = w;
+		uv_signal_init(loop, &w->sighup);
+		w->sigterm.data = w->sigint.data = w->sighup.data = w;
 		uv_signal_start(&w->sigterm, wk_on_signal, SIGTERM);
 		uv_signal_start(&w->sigint, wk_on_signal, SIGINT);
+		/* A closed terminal: nobody to ask, so drain as for SIGTERM
+		 * rather than die and leave the items' processes behind. */
+		uv_signal_start(&w->sighup, wk_on_signal, SIGHUP);
 	}
 	log_info("worker %s on %s: %u slots, scheduler %s", w->name, w->host,
 	         w->slots, c->scheduler);

@@ -37,7 +37,7 @@ typedef struct workerd_conf {
 	const char **label_vals;
 	size_t       n_labels;
 	unsigned     drain_timeout_ms; /* after SIGTERM, before killing */
-	bool         signals;          /* handle SIGTERM/SIGINT */
+	bool         signals;          /* drain on SIGTERM/SIGINT/SIGHUP */
 	runner_opts  runner;
 } workerd_conf;
 
