@@ -1000,7 +1000,7 @@ api_get_health(Troupe__Troupe_Service *svc, const Troupe__GetHealthRequest *in,
 		rep.workers++;
 	for (exec *e = s->execs; e != NULL; e = e->next)
 		rep.active_executions++;
-	rep.state_dir = (char *)s->opts.db_path;
+	rep.state_dir = (char *)s->opts.state_dir;
 	closure(&rep, call);
 }
 

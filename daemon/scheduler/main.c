@@ -247,6 +247,7 @@ main(int argc, char **argv)
 	if ((rv = loopq_open(&d.loop, &d.q)) != 0)
 		goto fail;
 	so.db_path = o.db;
+	so.state_dir = o.home;
 	so.pull_timeout_ms = o.pull_timeout_ms;
 	so.lost_after_ms = o.worker_timeout_ms;
 	if ((rv = sched_open(&d.loop, &so, &d.s, err, sizeof(err))) != 0)

@@ -7,6 +7,7 @@
  * the aio arrive on nng threads and are posted to the loop.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,9 @@ struct rpc_server {
 	rpc_call         *calls;
 	int               receiving;
 	int               closing;
+	uv_mutex_t        gone_mtx; /* guards gone: nng threads append */
+	uint32_t         *gone;
+	size_t            n_gone, cap_gone;
 	void (*on_disconnect)(void *, uint32_t);
 	void *on_disconnect_arg;
 };
@@ -298,19 +302,29 @@ rpc_call_new(rpc_server *s)
 	return 0;
 }
 
-typedef struct rpc_gone {
-	rpc_server *srv;
-	uint32_t    pipe;
-} rpc_gone;
-
+/* Loop thread: connections that closed since the last time.  The pipe ids
+ * wait in a mutex-protected list owned by the server, so nothing is lost
+ * or leaked if the server closes with notices still queued. */
 static void
 rpc_gone_on_loop(void *arg)
 {
-	rpc_gone *g = arg;
+	rpc_server *s = arg;
 
-	if (!g->srv->closing && g->srv->on_disconnect != NULL)
-		g->srv->on_disconnect(g->srv->on_disconnect_arg, g->pipe);
-	free(g);
+	for (;;) {
+		uint32_t pipe;
+		bool     have = false;
+
+		uv_mutex_lock(&s->gone_mtx);
+		if (s->n_gone > 0) {
+			pipe = s->gone[--s->n_gone];
+			have = true;
+		}
+		uv_mutex_unlock(&s->gone_mtx);
+		if (!have)
+			return;
+		if (!s->closing && s->on_disconnect != NULL)
+			s->on_disconnect(s->on_disconnect_arg, pipe);
+	}
 }
 
 /* nng thread: a connection closed. */
@@ -318,15 +332,26 @@ static void
 rpc_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	rpc_server *s = arg;
-	rpc_gone   *g = malloc(sizeof(*g));
+	bool        post = false;
 
 	(void)ev;
-	if (g == NULL)
-		return;
-	g->srv = s;
-	g->pipe = nng_pipe_id(p);
-	if (loopq_post(s->q, rpc_gone_on_loop, g) != 0)
-		free(g);
+	uv_mutex_lock(&s->gone_mtx);
+	if (s->n_gone == s->cap_gone) {
+		size_t    cap = s->cap_gone ? s->cap_gone * 2 : 16;
+		uint32_t *g = realloc(s->gone, cap * sizeof(*g));
+		if (g != NULL) {
+			s->gone = g;
+			s->cap_gone = cap;
+		}
+	}
+	if (s->n_gone < s->cap_gone) {
+		post = s->n_gone == 0;
+		s->gone[s->n_gone++] = nng_pipe_id(p);
+	}
+	uv_mutex_unlock(&s->gone_mtx);
+	/* One wake-up per batch: the drain takes the whole list. */
+	if (post)
+		(void)loopq_post(s->q, rpc_gone_on_loop, s);
 }
 
 void
@@ -361,6 +386,7 @@ rpc_server_open(uv_loop_t *loop, loopq *q, const rpc_listen_opts *o,
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return TROUPE_ENOMEM;
+	uv_mutex_init(&s->gone_mtx);
 	s->loop = loop;
 	s->q = q;
 	s->service = service;
@@ -427,5 +453,7 @@ rpc_server_close(rpc_server *s)
 	if (s->tls != NULL)
 		nng_tls_config_free(s->tls);
 	free(s->token);
+	free(s->gone);
+	uv_mutex_destroy(&s->gone_mtx);
 	free(s);
 }

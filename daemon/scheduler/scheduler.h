@@ -160,6 +160,7 @@ typedef struct pending_ack {
 
 typedef struct sched_opts {
 	const char *db_path;
+	const char *state_dir;
 	uint32_t    pull_timeout_ms; /* longest a Pull is held */
 	uint32_t    lost_after_ms;   /* silence after which a worker is lost */
 } sched_opts;
