@@ -2,6 +2,7 @@
 #ifndef TROUPE_TROUPE_H
 #define TROUPE_TROUPE_H
 
+#include "troupe/actor.h"
 #include "troupe/client.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
