@@ -11,10 +11,88 @@
 #include "harness.h"
 
 /* Items 3 and 7 fail with exit 4 and `boom N` on stderr. */
-#define FAIL_3_7                                                        \
-	"'if [ {} -eq 3 ] || [ {} -eq 7 ]; then echo \"boom {}\" >&2; " \
+#define FAIL_3_7                                                    \
+	"'if [ {} -eq 3 ] || [ {} -eq 7 ]; then echo boom {} >&2; " \
 	"exit 4; fi; echo ok {}'"
 
+/* The execution id (`ex-...`) a message names, kept by c. */
+static const char *
+id_in(h_cluster *c, const char *msg)
+{
+	const char *p = strstr(msg, "ex-");
+
+	if (p == NULL)
+		h_fail(c, "no execution id in: %s", msg);
+	return h_keep(c, strndup(p, strcspn(p, " :,;\n")));
+}
+
+/* With the default --min-success-ratio 1, the first failure fails the
+ * execution and aborts what had not finished; `troupe map` exits non-zero
+ * and says how many items failed. */
+static void
+test_failure_fails_the_map(void **state)
+{
+	h_cluster           *c = h_start(&(h_opts){.workers = 2, .slots = 2});
+	Troupe__Execution   *e;
+	Troupe__ItemResult **items;
+	const char          *id;
+	char                *out, *err, count[32];
+	json_object        **objs;
+	int                  failed = 0;
+
+	assert_int_equal(h_run(c, NULL, NULL, "seq 10 > items"), 0);
+	id = h_map_detach(c, NULL, "--items items --cmd " FAIL_3_7);
+	e = h_wait_done(c, id, 60000);
+	assert_int_equal(e->phase, TROUPE__PHASE__PHASE_FAILED);
+	assert_true(e->counts->failed >= 1);
+	assert_int_equal(
+	    e->counts->failed + e->counts->succeeded + e->counts->aborted, 10);
+	assert_int_equal(h_outputs(c, id, &items), 10);
+	for (int i = 0; i < 10; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "boom %d", i + 1);
+		switch (items[i]->state) {
+		case TROUPE__ITEM_STATE__ITEM_FAILED:
+			failed++;
+			h_assert_contains(items[i]->error, want);
+			assert_int_equal(items[i]->exit_code, 4);
+			assert_int_equal(items[i]->output.len, 0);
+			assert_true(i == 2 || i == 6);
+			break;
+		case TROUPE__ITEM_STATE__ITEM_SUCCEEDED:
+			assert_true(i != 2 && i != 6);
+			break;
+		case TROUPE__ITEM_STATE__ITEM_ABORTED:
+			assert_int_equal(items[i]->output.len, 0);
+			break;
+		default: h_fail(c, "item %d: state %d", i, items[i]->state);
+		}
+	}
+	assert_int_equal(failed, (int)e->counts->failed);
+
+	/* The blocking map: non-zero exit, one line saying how many. */
+	assert_int_not_equal(
+	    h_run(c, &out, &err, "seq 10 | troupe map --cmd " FAIL_3_7), 0);
+	h_assert_icontains(err, "failed");
+	assert_true(h_lines(err) <= 2);
+	e = h_execution(c, id_in(c, err));
+	snprintf(count, sizeof(count), "%llu",
+	         (unsigned long long)e->counts->failed);
+	h_assert_contains(err, count);
+
+	/* troupe map --json: one object per item, still non-zero. */
+	assert_int_not_equal(
+	    h_run(c, &out, NULL, "seq 10 | troupe map --json --cmd " FAIL_3_7),
+	    0);
+	assert_int_equal(h_json_lines(c, out, &objs), 10);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(h_jint(objs[i], "index"), i);
+	h_done(c);
+}
+
+/* With --min-success-ratio 0.5 both failing items run and fail, each with
+ * its own stderr as the error, and the execution still SUCCEEDS. */
 static void
 test_failed_items(void **state)
 {
@@ -23,20 +101,13 @@ test_failed_items(void **state)
 	Troupe__ItemResult **items;
 	json_object        **objs;
 	const char          *id;
-	char                *out, *err;
+	char                *out;
 
-	/* The blocking map: non-zero exit, says how many failed. */
-	assert_int_not_equal(
-	    h_run(c, &out, &err, "seq 10 | troupe map --cmd " FAIL_3_7), 0);
-	h_assert_icontains(err, "fail");
-	h_assert_contains(err, "2");
-	assert_true(h_lines(err) <= 3);
-
-	/* What the scheduler recorded. */
 	assert_int_equal(h_run(c, NULL, NULL, "seq 10 > items"), 0);
-	id = h_map_detach(c, NULL, "--items items --cmd " FAIL_3_7);
+	id = h_map_detach(
+	    c, NULL, "--items items --min-success-ratio 0.5 --cmd " FAIL_3_7);
 	e = h_wait_done(c, id, 60000);
-	assert_int_equal(e->phase, TROUPE__PHASE__PHASE_FAILED);
+	assert_int_equal(e->phase, TROUPE__PHASE__PHASE_SUCCEEDED);
 	assert_int_equal(e->counts->failed, 2);
 	assert_int_equal(e->counts->succeeded, 8);
 	assert_int_equal(h_outputs(c, id, &items), 10);
@@ -47,9 +118,9 @@ test_failed_items(void **state)
 	h_assert_contains(items[2]->error, "boom 3");
 	assert_int_equal(items[2]->exit_code, 4);
 	assert_int_equal(items[2]->output.len, 0);
+	assert_int_equal(items[2]->attempts, 1); /* no --retries: one try */
 	assert_int_equal(items[6]->state, TROUPE__ITEM_STATE__ITEM_FAILED);
 	h_assert_contains(items[6]->error, "boom 7");
-	assert_int_equal(items[2]->attempts, 1); /* no --retries: one try */
 
 	/* troupe outputs --json: one object per item. */
 	assert_int_equal(h_run(c, &out, NULL, "troupe outputs %s --json", id),
@@ -63,10 +134,11 @@ test_failed_items(void **state)
 	h_assert_icontains(h_jstr(objs[0], "state"), "SUCCEEDED");
 	h_assert_contains(h_jstr(objs[0], "output"), "ok 1");
 
-	/* troupe map --json: the same objects, and still a non-zero exit. */
-	assert_int_not_equal(
-	    h_run(c, &out, NULL, "seq 10 | troupe map --json --cmd " FAIL_3_7),
-	    0);
+	/* The blocking map agrees: exit 0 as the execution SUCCEEDED. */
+	assert_int_equal(h_run(c, &out, NULL,
+	                       "seq 10 | troupe map --min-success-ratio 0.5 "
+	                       "--json --cmd " FAIL_3_7),
+	                 0);
 	assert_int_equal(h_json_lines(c, out, &objs), 10);
 	h_assert_contains(h_jstr(objs[6], "error"), "boom 7");
 	h_assert_contains(h_jstr(objs[9], "output"), "ok 10");
@@ -179,6 +251,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    H_TEST(test_failure_fails_the_map),
 	    H_TEST(test_failed_items),
 	    H_TEST(test_stderr_tail),
 	    H_TEST(test_retries),

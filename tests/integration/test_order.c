@@ -35,9 +35,8 @@ test_reverse_finish(void **state)
 	char      *out, **lines;
 
 	assert_int_equal(h_run(c, &out, NULL,
-	                       "seq 8 | troupe map --cmd 'sleep $(( (8 - {}) "
-	                       "))e-1 2>/dev/null "
-	                       "|| sleep 0.$(( 8 - {} )); echo item-{}'"),
+	                       "seq 8 | troupe map --cmd 'n={}; sleep "
+	                       "0.$((8 - n)); echo item-$n'"),
 	                 0);
 	assert_int_equal(h_split(c, out, &lines), 8);
 	for (int i = 0; i < 8; i++) {
