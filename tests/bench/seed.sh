@@ -47,7 +47,8 @@ t_xargs=$(elapsed "$t0" "$t1")
 sort -V "$work/xargs.out" | cmp -s - "$work/want" || { echo "xargs: wrong outputs" >&2; exit 1; }
 
 echo "seed scenario, per-item processes: $items items, concurrency $conc, 0.5 s boot + 10 ms work; ideal $ideal s"
-printf '%-22s %8s %14s\n' runner seconds "ratio to ideal"
-printf '%-22s %8s %14s\n' "troupe map" "$t_troupe" "$(ratio "$t_troupe" $ideal)"
-printf '%-22s %8s %14s\n' "GNU parallel -j$conc" "$t_parallel" "$(ratio "$t_parallel" $ideal)"
-printf '%-22s %8s %14s\n' "xargs -P$conc" "$t_xargs" "$(ratio "$t_xargs" $ideal)"
+printf '%-22s %8s %15s %15s\n' runner seconds "ratio to ideal" "ratio to xargs"
+row() { printf '%-22s %8s %15s %15s\n' "$1" "$2" "$(ratio "$2" $ideal)" "$(ratio "$2" "$t_xargs")"; }
+row "troupe map" "$t_troupe"
+row "GNU parallel -j$conc" "$t_parallel"
+row "xargs -P$conc" "$t_xargs"
