@@ -95,6 +95,31 @@ test_items_file(void **state)
 	h_done(c);
 }
 
+/* Off a terminal a map prints its outputs and nothing else; on one (a
+ * pseudo-terminal from script(1)) it also shows done/total as it goes. */
+static void
+test_progress_only_on_terminal(void **state)
+{
+	h_cluster *c = h_start(&(h_opts){.workers = 1, .slots = 4});
+	char      *out, *err;
+
+	assert_int_equal(
+	    h_run(c, &out, &err,
+	          "seq 12 | troupe map --cmd 'sleep 0.2; echo {}'"),
+	    0);
+	assert_string_equal(err, "");
+	assert_int_equal(h_lines(out), 12);
+	assert_null(strchr(out, '\r'));
+
+	assert_int_equal(h_run(c, &out, NULL,
+	                       "script -qec \"seq 12 | troupe map --cmd 'sleep "
+	                       "0.2; echo {}'\" /dev/null"),
+	                 0);
+	h_assert_contains(out, "/12");
+	h_assert_contains(out, "12\r\n");
+	h_done(c);
+}
+
 int
 main(void)
 {
@@ -103,6 +128,7 @@ main(void)
 	    H_TEST(test_reverse_finish),
 	    H_TEST(test_quoting_and_stdin),
 	    H_TEST(test_items_file),
+	    H_TEST(test_progress_only_on_terminal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
