@@ -681,6 +681,24 @@ h_wait_workers(h_cluster *c, int n, int ms)
 }
 
 int
+h_kill_worker(h_cluster *c, int i, int sig)
+{
+	h_proc *w = &c->workers[i];
+	int     st;
+
+	if (i >= c->nworkers)
+		h_fail(c, "no worker %d", i);
+	h_check_alive(c, w, "it to be killed");
+	kill(w->pid, sig);
+	if ((st = h_wait_pid(w->pid, H_STOP_MS)) == -1)
+		h_fail(c, "%s did not exit within %d ms of signal %d", w->name,
+		       H_STOP_MS, sig);
+	kill(-w->pid, SIGKILL);
+	w->pid = 0;
+	return st;
+}
+
+int
 h_worker_pid(h_cluster *c, int i)
 {
 	return i < c->nworkers ? c->workers[i].pid : 0;

@@ -115,6 +115,10 @@ void h_restart_scheduler(h_cluster *c);
 /* Waits until n workers are READY (ListWorkers), at most ms. */
 void h_wait_workers(h_cluster *c, int n, int ms);
 
+/* Kills worker i (0-based) with sig and waits (bounded) for it to exit;
+ * returns its wait status.  Its leftover processes are killed too. */
+int h_kill_worker(h_cluster *c, int i, int sig);
+
 /* Pid of worker i (0-based), 0 if it is not running. */
 int h_worker_pid(h_cluster *c, int i);
 
