@@ -1,19 +1,39 @@
 /* Shell quoting (see quote.h). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "quote.h"
 #include "troupe/error.h"
 
+/* True for the bytes that never need quoting. */
+static bool
+quote_safe(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("@%+:,./_-", c) != NULL);
+}
+
 int
 quote_word(const uint8_t *s, size_t n, char **out)
 {
-	size_t quotes = 0;
+	size_t quotes = 0, safe = 0;
 	char  *buf, *p;
 
 	*out = NULL;
 	if (memchr(s, '\0', n) != NULL)
 		return TROUPE_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		safe += quote_safe(s[i]);
+	if (n > 0 && safe == n) {
+		if ((buf = malloc(n + 1)) == NULL)
+			return TROUPE_ENOMEM;
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		*out = buf;
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (s[i] == '\'')
 			quotes++;

@@ -9,10 +9,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Quotes s (n bytes) as one POSIX shell word: the bytes inside single
- * quotes, each ' written as '\''.  The empty string becomes ''.  Returns
- * TROUPE_EINVAL if s holds a NUL byte (no shell word can), TROUPE_ENOMEM.
- * On success *out is a NUL-terminated string the caller frees. */
+/* Quotes s (n bytes) as one POSIX shell word, the way Python's
+ * shlex.quote does: a word made only of letters, digits and @%+:,./_- is
+ * left as it is (so `$(( {} + 1 ))` works on numbers); anything else goes
+ * inside single quotes, each ' written as '\''; the empty string becomes
+ * ''.  ('=' is quoted too, so an item never turns into an assignment.)
+ * Returns TROUPE_EINVAL if s holds a NUL byte (no shell word can),
+ * TROUPE_ENOMEM.  On success *out is a NUL-terminated string the caller
+ * frees. */
 int quote_word(const uint8_t *s, size_t n, char **out);
 
 /* Copies cmd with every `{}` replaced by quote_word(item).  A command with

@@ -563,17 +563,21 @@ wk_next(workerd *w)
 static void
 wk_forgotten(workerd *w, const char *what)
 {
-	if (w->worker_id == NULL)
-		return; /* known already; registering is under way */
-	log_info("%s: the scheduler does not know worker %s (restarted, "
-	         "or it declared us lost); registering again",
-	         what, w->worker_id);
-	free(w->worker_id);
-	w->worker_id = NULL;
-	w->need_register = true;
-	/* A Pull parked under the forgotten id would only delay this. */
-	if (w->pulling)
-		wlink_cancel(w->link, WLINK_PULL);
+	/* Both channels may say so; the second finds the id gone already
+	 * and only makes sure a registration follows. */
+	if (w->worker_id != NULL) {
+		log_info("%s: the scheduler does not know worker %s "
+		         "(restarted, or it declared us lost); registering "
+		         "again",
+		         what, w->worker_id);
+		free(w->worker_id);
+		w->worker_id = NULL;
+		w->need_register = true;
+		/* A Pull parked under the forgotten id would only delay
+		 * this. */
+		if (w->pulling)
+			wlink_cancel(w->link, WLINK_PULL);
+	}
 	wk_next(w);
 }
 

@@ -49,14 +49,52 @@ check_roundtrip(const char *s)
 static void
 test_plain(void **state)
 {
-	check_word("hello", "'hello'");
+	/* Words that need no quotes get none, as with shlex.quote. */
+	check_word("hello", "hello");
+	check_word("12", "12");
+	check_word("-3.5e2", "-3.5e2");
+	check_word("dir/file_1.txt", "dir/file_1.txt");
+	check_word("user@host:8080,a+b%", "user@host:8080,a+b%");
 	check_roundtrip("hello");
+	check_roundtrip("dir/file_1.txt");
+}
+
+static void
+test_numbers_in_arithmetic(void **state)
+{
+	char  *cmd = NULL;
+	char   buf[64];
+	size_t n;
+	FILE  *f;
+
+	assert_int_equal(
+	    quote_command("echo $(( {} * 2 ))", (const uint8_t *)"21", 2, &cmd),
+	    0);
+	assert_string_equal(cmd, "echo $(( 21 * 2 ))");
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf), f);
+	assert_int_equal(pclose(f), 0);
+	assert_int_equal(n, 3);
+	assert_memory_equal(buf, "42\n", 3);
+	free(cmd);
+}
+
+static void
+test_assignment_quoted(void **state)
+{
+	/* Unquoted, `{}` at the start of a command would assign. */
+	check_word("A=b", "'A=b'");
+	check_roundtrip("A=b");
+	check_word("~root", "'~root'");
+	check_word("\xc3\xa9", "'\xc3\xa9'");
 }
 
 static void
 test_spaces(void **state)
 {
 	check_word("a b  c", "'a b  c'");
+	check_word(" x", "' x'");
 	check_roundtrip("a b  c");
 	check_roundtrip("  leading and trailing  ");
 }
@@ -128,6 +166,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_plain),
+	    cmocka_unit_test(test_numbers_in_arithmetic),
+	    cmocka_unit_test(test_assignment_quoted),
 	    cmocka_unit_test(test_spaces),
 	    cmocka_unit_test(test_single_quotes),
 	    cmocka_unit_test(test_empty),
