@@ -225,7 +225,11 @@ actors_make_room(sched *s, worker *w, actor_env *env)
 {
 	replica *r;
 
-	if (actors_inflight(w, env) < actors_replicas_on(w, env))
+	/* Each replica gets `prefetch` items at a time, so the next one is
+	 * already waiting on its worker when it finishes one: no replica idles
+	 * for a round trip to the scheduler between items. */
+	if (actors_inflight(w, env) <
+	    actors_replicas_on(w, env) * s->opts.actor_prefetch)
 		return true;
 	if (env->n_replicas >= env->env->replica_count || !actors_fits(w, env))
 		return false;

@@ -140,6 +140,13 @@ api_resolve(sched *s, const Troupe__ExecutionSpec *sp, Troupe__TaskSpec **task,
 		         sp->min_success_ratio);
 		return TROUPE_EINVAL;
 	}
+	if (sp->retries_opt_case ==
+	        TROUPE__EXECUTION_SPEC__RETRIES_OPT_RETRIES &&
+	    sp->retries > 100) {
+		rpc_fail(call, TROUPE_EINVAL, "retries must be 0..100, not %u",
+		         sp->retries);
+		return TROUPE_EINVAL;
+	}
 	if (sp->task[0] != '\0') {
 		if (names_check("task name", sp->task, why, sizeof(why)) != 0) {
 			rpc_fail(call, TROUPE_EINVAL, "%s", why);
@@ -656,6 +663,11 @@ api_register_task(Troupe__Troupe_Service            *svc,
 	}
 	if (names_check("task name", in->task->name, why, sizeof(why)) != 0) {
 		rpc_fail(call, TROUPE_EINVAL, "%s", why);
+		return;
+	}
+	if (in->task->retries > 100) {
+		rpc_fail(call, TROUPE_EINVAL, "retries must be 0..100, not %u",
+		         in->task->retries);
 		return;
 	}
 	if (in->task->command[0] == '\0') {

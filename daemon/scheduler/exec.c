@@ -438,13 +438,19 @@ exec_write(store *st, exec *e)
 			Troupe__ChunkResults res = TROUPE__CHUNK_RESULTS__INIT;
 			Troupe__ItemResult  *rs = calloc(c->n, sizeof(*rs));
 			Troupe__ItemResult **ps = calloc(c->n, sizeof(*ps));
+			uint8_t *uf = malloc(c->n), *sf = malloc(c->n);
 
-			if (rs == NULL || ps == NULL) {
+			if (rs == NULL || ps == NULL || uf == NULL ||
+			    sf == NULL) {
 				free(rs);
 				free(ps);
+				free(uf);
+				free(sf);
 				return TROUPE_ENOMEM;
 			}
 			for (uint32_t i = 0; i < c->n; i++) {
+				uf[i] = c->items[i].user_fails;
+				sf[i] = c->items[i].sys_fails;
 				exec_item_fill(&c->items[i],
 				               (uint64_t)k * STORE_CHUNK_ITEMS +
 				                   i,
@@ -453,9 +459,15 @@ exec_write(store *st, exec *e)
 			}
 			res.n_items = c->n;
 			res.items = ps;
+			res.user_fails.data = uf;
+			res.user_fails.len = c->n;
+			res.sys_fails.data = sf;
+			res.sys_fails.len = c->n;
 			rv = store_put_results(st, e->id, k, &res);
 			free(rs);
 			free(ps);
+			free(uf);
+			free(sf);
 			if (rv != 0)
 				return rv;
 		}
@@ -525,6 +537,10 @@ exec_load(store *st, Troupe__Execution *row, exec **out)
 			uint64_t idx = (uint64_t)k * STORE_CHUNK_ITEMS + i;
 
 			it->attempts = r->attempts;
+			if (i < res->user_fails.len)
+				it->user_fails = res->user_fails.data[i];
+			if (i < res->sys_fails.len)
+				it->sys_fails = res->sys_fails.data[i];
 			it->exit_code = r->exit_code;
 			it->started_ms = r->started_ms;
 			it->finished_ms = r->finished_ms;
@@ -544,7 +560,7 @@ exec_load(store *st, Troupe__Execution *row, exec **out)
 			 * stopped runs again (its worker may still claim it
 			 * when it registers again). */
 			if (r->state == TROUPE__ITEM_STATE__ITEM_RUNNING) {
-				it->sys_fails = 1;
+				it->sys_fails++;
 				e->sys_resumed++;
 				continue;
 			}

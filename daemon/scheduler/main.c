@@ -24,7 +24,7 @@
 typedef struct opts {
 	char    *home, *listen, *worker_listen, *db, *token_file;
 	char    *tls_cert, *tls_key;
-	uint32_t worker_timeout_ms, pull_timeout_ms;
+	uint32_t worker_timeout_ms, pull_timeout_ms, actor_prefetch;
 } opts;
 
 static const struct option main_long[] = {
@@ -37,6 +37,7 @@ static const struct option main_long[] = {
     {"tls-key", required_argument, NULL, 'k'},
     {"worker-timeout", required_argument, NULL, 'T'},
     {"pull-timeout", required_argument, NULL, 'P'},
+    {"actor-prefetch", required_argument, NULL, 'A'},
     {"config", required_argument, NULL, 'C'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -52,7 +53,8 @@ main_usage(FILE *f)
 	    "                        [--db PATH] [--token-file FILE] "
 	    "[--tls-cert PEM --tls-key PEM]\n"
 	    "                        [--worker-timeout MS] [--pull-timeout MS] "
-	    "[--config FILE]\n"
+	    "[--actor-prefetch N]\n"
+	    "                        [--config FILE]\n"
 	    "Defaults: --home $TROUPE_HOME (or ~/.local/state/troupe), "
 	    "--listen "
 	    "ipc://HOME/api.sock,\n"
@@ -87,6 +89,7 @@ main_set(opts *o, int key, const char *v)
 	case 'k': slot = &o->tls_key; break;
 	case 'T': return main_ms(v, &o->worker_timeout_ms);
 	case 'P': return main_ms(v, &o->pull_timeout_ms);
+	case 'A': return main_ms(v, &o->actor_prefetch);
 	default: return TROUPE_EINVAL;
 	}
 	free(*slot);
@@ -151,6 +154,8 @@ main_defaults(opts *o, char *err, size_t errlen)
 		return TROUPE_ENOMEM;
 	if (o->worker_timeout_ms == 0)
 		o->worker_timeout_ms = 5000;
+	if (o->actor_prefetch == 0)
+		o->actor_prefetch = 2;
 	if (o->pull_timeout_ms == 0)
 		o->pull_timeout_ms = 2000;
 	if (o->pull_timeout_ms >= o->worker_timeout_ms)
@@ -250,6 +255,7 @@ main(int argc, char **argv)
 	so.state_dir = o.home;
 	so.pull_timeout_ms = o.pull_timeout_ms;
 	so.lost_after_ms = o.worker_timeout_ms;
+	so.actor_prefetch = o.actor_prefetch;
 	if ((rv = sched_open(&d.loop, &so, &d.s, err, sizeof(err))) != 0)
 		goto fail;
 	{

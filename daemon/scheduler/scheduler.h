@@ -163,6 +163,7 @@ typedef struct sched_opts {
 	const char *state_dir;
 	uint32_t    pull_timeout_ms; /* longest a Pull is held */
 	uint32_t    lost_after_ms;   /* silence after which a worker is lost */
+	uint32_t    actor_prefetch;  /* items in flight per replica (>= 1) */
 } sched_opts;
 
 struct sched {
