@@ -32,7 +32,9 @@
  *   ReplicaStarts across workers, shards carry env_key, in flight per
  *   replica <= prefetch; listing the replicas keeps them; omitting one
  *   starts a replacement while items remain; ListActors shows the
- *   replicas with the pids reported
+ *   replicas with the pids reported; when their worker is lost, both
+ *   start on the other worker, which gets the items in flight as
+ *   attempt 2
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -1127,8 +1129,28 @@ test_actor_replicas(void **state)
 		if (strcmp(lrep->actors[i]->key, key) == 0)
 			assert_int_equal(lrep->actors[i]->n_replicas, 2);
 	troupe__list_actors_reply__free_unpacked(lrep, NULL);
-	fw_close(&a[0].w);
-	fw_close(&a[1].w);
+
+	/* The worker holding both replicas is lost: both start again on the
+	 * other one, which gets the items in flight as second attempts. */
+	fw_close(&r->w);
+	{
+		int64_t deadline = troupe_now_ms() + 5000;
+		size_t  again = 0;
+
+		started = 0;
+		while (other->n_held < 2 * PREFETCH) {
+			assert_true(troupe_now_ms() < deadline);
+			aw_pull_start(other, NULL);
+			started += aw_take(other, fw_pull_end(&other->w), key,
+			                   sizeof(key));
+		}
+		assert_int_equal(started, 2);
+		assert_int_equal(other->n_rid, 2);
+		for (size_t i = 0; i < other->n_held; i++)
+			again += other->held[i].attempt == 2;
+		assert_int_equal(again, 2 * PREFETCH);
+	}
+	fw_close(&other->w);
 }
 
 int
