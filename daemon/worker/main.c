@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "spawn.h"
 #include "troupe/error.h"
 #include "troupe/home.h"
 #include "workerd.h"
@@ -370,6 +371,7 @@ main(int argc, char **argv)
 	char         addr[4200];
 	char         err[512];
 	char        *token = NULL;
+	char        *shim = NULL;
 	size_t       hostlen = sizeof(host);
 	int          rv, code = 1;
 	bool         loop_open = false;
@@ -469,6 +471,12 @@ main(int argc, char **argv)
 	wc.n_labels = m.n_labels;
 	wc.drain_timeout_ms = m.drain_timeout_s * 1000;
 	wc.signals = true;
+	/* Commands run under troupe-shim, so that none outlives us. */
+	if ((shim = spawn_find_shim()) == NULL)
+		log_warn("troupe-shim is not beside troupe-worker: the "
+		         "processes of items and replicas may outlive this "
+		         "worker if it is killed with SIGKILL");
+	wc.runner.shim = shim;
 	if ((rv = workerd_open(&loop, &wc, &w, err, sizeof(err))) != 0) {
 		fprintf(stderr, "troupe-worker: %s\n", err);
 		code = rv == TROUPE_EINVAL ? 2 : 1;
@@ -485,6 +493,7 @@ done:
 			log_warn("the loop still has open handles at exit");
 	}
 	free(token);
+	free(shim);
 	main_conf_free(&m);
 	return code;
 }

@@ -18,9 +18,8 @@
 #include "quote.h"
 #include "report.h"
 #include "runner.h"
+#include "spawn.h"
 #include "troupe/error.h"
-
-extern char **environ;
 
 #define RUNNER_READ_CHUNK (64u << 10)
 
@@ -40,6 +39,7 @@ struct runner {
 	size_t              input_len;
 	uint32_t            timeout_ms;
 	unsigned            grace_ms;
+	const char         *shim;
 
 	uint8_t *outbuf; /* stdout, up to max_output bytes */
 	size_t   out_len;
@@ -330,65 +330,26 @@ runner_write_cb(uv_write_t *w, int status)
 	runner_close(r, (uv_handle_t *)&r->in);
 }
 
-/* True when entry (KEY=VALUE) sets the variable named in set (KEY=...). */
-static bool
-runner_same_key(const char *entry, const char *set)
-{
-	size_t n = strcspn(set, "=");
-
-	return strncmp(entry, set, n) == 0 && entry[n] == '=';
-}
-
 /* Builds the child's environment: ours, then the task's, then TROUPE_*,
- * each overriding the ones before.  Frees nothing; *own lists the strings
- * we allocated (the caller frees them and the arrays). */
+ * each overriding the ones before.  *own receives the strings we
+ * allocated (the caller frees them and *envp). */
 static int
 runner_env(const Troupe__TaskSpec *task, const Troupe__ItemReport *rep,
            char ***envp, char **own)
 {
-	size_t n = 0, k = 0;
-	char **env = NULL;
+	char *const *sets[2] = {task->env, own};
+	size_t       sizes[2] = {task->n_env, 3};
 
-	for (char **e = environ; *e != NULL; e++)
-		n++;
-	if ((env = calloc(n + task->n_env + 4, sizeof(*env))) == NULL)
+	/* asprintf leaves junk behind on failure: NULL it. */
+	if (asprintf(&own[0], "TROUPE_EXECUTION=%s", rep->execution) < 0)
+		own[0] = NULL;
+	if (asprintf(&own[1], "TROUPE_ITEM=%" PRIu64, rep->index) < 0)
+		own[1] = NULL;
+	if (asprintf(&own[2], "TROUPE_ATTEMPT=%" PRIu32, rep->attempt) < 0)
+		own[2] = NULL;
+	if (own[0] == NULL || own[1] == NULL || own[2] == NULL)
 		return TROUPE_ENOMEM;
-	if (asprintf(&own[0], "TROUPE_EXECUTION=%s", rep->execution) < 0 ||
-	    asprintf(&own[1], "TROUPE_ITEM=%" PRIu64, rep->index) < 0 ||
-	    asprintf(&own[2], "TROUPE_ATTEMPT=%" PRIu32, rep->attempt) < 0) {
-		own[0] = own[1] = own[2] = NULL; /* asprintf leaves junk */
-		free(env);
-		return TROUPE_ENOMEM;
-	}
-	for (char **e = environ; *e != NULL; e++) {
-		bool shadowed = false;
-
-		for (size_t i = 0; i < task->n_env && !shadowed; i++)
-			shadowed = strchr(task->env[i], '=') != NULL &&
-			           runner_same_key(*e, task->env[i]);
-		for (size_t i = 0; i < 3 && !shadowed; i++)
-			shadowed = runner_same_key(*e, own[i]);
-		if (!shadowed)
-			env[k++] = *e;
-	}
-	for (size_t i = 0; i < task->n_env; i++) {
-		bool shadowed = false;
-
-		if (strchr(task->env[i], '=') == NULL)
-			continue;
-		/* A later entry for the same key wins, as in env(1). */
-		for (size_t j = i + 1; j < task->n_env && !shadowed; j++)
-			shadowed = runner_same_key(task->env[i], task->env[j]);
-		for (size_t j = 0; j < 3 && !shadowed; j++)
-			shadowed = runner_same_key(task->env[i], own[j]);
-		if (!shadowed)
-			env[k++] = task->env[i];
-	}
-	for (size_t i = 0; i < 3; i++)
-		env[k++] = own[i];
-	env[k] = NULL;
-	*envp = env;
-	return 0;
+	return spawn_env(sets, sizes, 2, envp);
 }
 
 /* Spawns the command; on failure records why (the attempt then fails
@@ -401,7 +362,7 @@ runner_spawn(runner *r, uv_loop_t *loop, const Troupe__TaskSpec *task)
 	char                *cmd = NULL;
 	char               **env = NULL;
 	char                *own[3] = {NULL, NULL, NULL};
-	char                *args[4];
+	spawn_args           args = {0};
 	char                 why[256];
 	int                  rv;
 
@@ -417,13 +378,11 @@ runner_spawn(runner *r, uv_loop_t *loop, const Troupe__TaskSpec *task)
 		goto fail;
 	if ((rv = runner_env(task, r->rep, &env, own)) != 0)
 		goto fail;
-	args[0] = "/bin/sh";
-	args[1] = "-c";
-	args[2] = cmd;
-	args[3] = NULL;
+	if ((rv = spawn_args_make(&args, r->shim, cmd, 0)) != 0)
+		goto fail;
 	memset(&opts, 0, sizeof(opts));
-	opts.file = args[0];
-	opts.args = args;
+	opts.file = args.argv[0];
+	opts.args = args.argv;
 	opts.env = env;
 	opts.exit_cb = runner_exit_cb;
 	opts.flags = UV_PROCESS_DETACHED;
@@ -459,6 +418,7 @@ runner_spawn(runner *r, uv_loop_t *loop, const Troupe__TaskSpec *task)
 	}
 	rv = 0;
 fail:
+	spawn_args_clear(&args);
 	free(cmd);
 	free(env);
 	for (size_t i = 0; i < 3; i++)
@@ -511,6 +471,7 @@ runner_start(uv_loop_t *loop, const runner_opts *opts,
 	r->grace_ms = opts != NULL && opts->exit_grace_ms > 0
 	                  ? opts->exit_grace_ms
 	                  : 1000;
+	r->shim = opts != NULL ? opts->shim : NULL;
 	r->input_len = item->input.len;
 	if ((r->input = malloc(r->input_len > 0 ? r->input_len : 1)) == NULL ||
 	    (r->rep = report_new(execution, item->index, item->attempt)) ==

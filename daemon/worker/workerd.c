@@ -13,6 +13,7 @@
  */
 #include <inttypes.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "pool.h"
 #include "report.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
@@ -52,6 +54,8 @@ typedef struct wk_attempt {
 	const Troupe__WorkItem *item;
 	runner                 *r; /* NULL while queued */
 	bool                    cancelled;
+	bool                    actor; /* given to the pool, in w->actors */
+	pool_item               pi;    /* when actor */
 } wk_attempt;
 
 typedef struct wk_list {
@@ -85,13 +89,15 @@ struct workerd {
 	bool     ever_registered;
 	bool     sched_drain; /* the scheduler's drain flag */
 	bool     warned;      /* "scheduler unreachable" said once */
-	bool     warned_actors;
-	bool     beat_due; /* send a Report even if empty */
+	bool     beat_due;    /* send a Report even if empty */
 	unsigned pull_backoff_ms;
 	unsigned report_backoff_ms;
 
 	wk_list running; /* runner != NULL */
 	wk_list queued;  /* beyond the slots; started as slots free up */
+	wk_list actors;  /* items of actor environments, in the pool */
+	pool   *pool;    /* the actor replicas */
+	char   *shim;    /* troupe-shim, or NULL */
 
 	/* Results not yet acknowledged, oldest first; the first n_inflight
 	 * travel in the Report under way. */
@@ -295,6 +301,35 @@ wk_done(void *arg, Troupe__ItemReport *rep)
 	wk_check_done(w);
 }
 
+/* An item run by an actor replica ended. */
+static void
+wk_actor_done(void *arg, pool_item *it, Troupe__ItemReport *rep)
+{
+	workerd    *w = arg;
+	wk_attempt *a =
+	    (wk_attempt *)(void *)((char *)it - offsetof(wk_attempt, pi));
+
+	wk_list_remove(&w->actors, a);
+	log_debug("%s/%" PRIu64 " attempt %" PRIu32 " (actor): %s",
+	          rep->execution, rep->index, rep->attempt,
+	          rep->state == TROUPE__ITEM_STATE__ITEM_SUCCEEDED ? "succeeded"
+	                                                           : "failed");
+	if (a->cancelled || w->phase >= WK_HALT)
+		report_free(rep);
+	else
+		wk_outbox_push(w, rep);
+	wk_attempt_free(a);
+	wk_report_kick(w);
+	wk_check_done(w);
+}
+
+/* A replica process exited: a halting worker may be done. */
+static void
+wk_actor_exit(void *arg)
+{
+	wk_check_done(arg);
+}
+
 /* Starts queued attempts while slots are free. */
 static void
 wk_dispatch(workerd *w)
@@ -317,12 +352,13 @@ wk_dispatch(workerd *w)
 }
 
 /* Kills every running item (their reports are a system failure) and fails
- * every queued one the same way. */
+ * every queued one the same way; stops the actor replicas. */
 static void
 wk_kill_all(workerd *w, const char *why)
 {
 	wk_attempt *a;
 
+	pool_shutdown(w->pool, why);
 	while ((a = w->queued.head) != NULL) {
 		wk_list_remove(&w->queued, a);
 		if (w->phase < WK_HALT)
@@ -343,6 +379,15 @@ wk_cancel(workerd *w, const Troupe__ItemRef *ref)
 		log_debug("cancel %s/%" PRIu64, ref->execution, ref->index);
 		a->cancelled = true;
 		runner_kill(a->r, "cancelled", false);
+		return;
+	}
+	if ((a = wk_list_find(&w->actors, ref->execution, ref->index,
+	                      ref->attempt)) != NULL) {
+		log_debug("cancel %s/%" PRIu64 " (actor)", ref->execution,
+		          ref->index);
+		pool_cancel(w->pool, &a->pi);
+		wk_list_remove(&w->actors, a);
+		wk_attempt_free(a);
 		return;
 	}
 	if ((a = wk_list_find(&w->queued, ref->execution, ref->index,
@@ -377,10 +422,17 @@ wk_take(workerd *w, Troupe__PullReply *pr)
 		                     "items"
 		                   : "the scheduler takes this worker back");
 	w->sched_drain = pr->drain;
-	if (pr->n_start_replicas > 0 && !w->warned_actors) {
-		log_warn("the scheduler asks for actor replicas, which this "
-		         "worker cannot run yet");
-		w->warned_actors = true;
+	/* Replicas first: the shards' items may be for them. */
+	for (size_t i = 0; i < pr->n_stop_replicas; i++)
+		pool_stop(w->pool, pr->stop_replicas[i]);
+	for (size_t i = 0; i < pr->n_start_replicas; i++) {
+		const Troupe__ReplicaStart *rs = pr->start_replicas[i];
+		int                         rv = pool_start(w->pool, rs);
+
+		if (rv != 0)
+			log_error("cannot start replica %s of %s: %s",
+			          rs->replica_id, rs->env_key,
+			          troupe_strerror(rv));
 	}
 	if (pr->n_shards == 0 || (p = calloc(1, sizeof(*p))) == NULL) {
 		if (pr->n_shards > 0)
@@ -401,19 +453,13 @@ wk_take(workerd *w, Troupe__PullReply *pr)
 			if (wk_list_find(&w->running, sh->execution, it->index,
 			                 it->attempt) != NULL ||
 			    wk_list_find(&w->queued, sh->execution, it->index,
+			                 it->attempt) != NULL ||
+			    wk_list_find(&w->actors, sh->execution, it->index,
 			                 it->attempt) != NULL)
 				continue; /* already here */
 			if (sh->task == NULL || sh->task->command[0] == '\0') {
 				wk_fail_now(w, sh->execution, it, true,
 				            "the scheduler sent no command");
-				continue;
-			}
-			if (sh->env_key[0] != '\0') {
-				snprintf(why, sizeof(why),
-				         "actor environments (%.60s) are not "
-				         "supported by this worker yet",
-				         sh->env_key);
-				wk_fail_now(w, sh->execution, it, false, why);
 				continue;
 			}
 			if ((a = calloc(1, sizeof(*a))) == NULL) {
@@ -426,7 +472,21 @@ wk_take(workerd *w, Troupe__PullReply *pr)
 			a->shard = sh;
 			a->item = it;
 			p->refs++;
-			wk_list_push(&w->queued, a);
+			if (sh->env_key[0] == '\0') {
+				wk_list_push(&w->queued, a);
+				continue;
+			}
+			a->actor = true;
+			a->pi.execution = sh->execution;
+			a->pi.item = it;
+			a->pi.timeout_ms = sh->task->timeout_ms;
+			wk_list_push(&w->actors, a);
+			if (pool_submit(w->pool, sh->env_key, &a->pi, why,
+			                sizeof(why)) != 0) {
+				wk_list_remove(&w->actors, a);
+				wk_fail_now(w, sh->execution, it, true, why);
+				wk_attempt_free(a);
+			}
 		}
 	}
 	wk_pull_unref(p);
@@ -441,14 +501,14 @@ static void wk_on_pull(void *arg, int rv, const Troupe__Reply *rep);
 
 /* Fills refs with every attempt this worker holds: running, queued, and
  * finished but not acknowledged.  Returns how many (refs has room for
- * running + queued + outbox). */
+ * running + queued + actors + outbox). */
 static size_t
 wk_held(workerd *w, Troupe__ItemRef *refs, Troupe__ItemRef **ptrs)
 {
-	const wk_list *lists[2] = {&w->running, &w->queued};
+	const wk_list *lists[3] = {&w->running, &w->queued, &w->actors};
 	size_t         n = 0;
 
-	for (int l = 0; l < 2; l++)
+	for (int l = 0; l < 3; l++)
 		for (wk_attempt *a = lists[l]->head; a != NULL; a = a->next) {
 			troupe__item_ref__init(&refs[n]);
 			refs[n].execution = (char *)a->shard->execution;
@@ -478,7 +538,7 @@ wk_register(workerd *w)
 	Troupe__RegisterWorkerRequest__LabelsEntry **labp = NULL;
 	Troupe__ItemRef                             *refs = NULL;
 	Troupe__ItemRef                            **refp = NULL;
-	size_t max = w->running.n + w->queued.n + w->n_out + 1;
+	size_t max = w->running.n + w->queued.n + w->actors.n + w->n_out + 1;
 	int    rv;
 
 	lab = calloc(w->n_labels + 1, sizeof(*lab));
@@ -529,7 +589,10 @@ wk_send_pull(workerd *w)
 	int                 rv;
 
 	req.worker_id = w->worker_id;
-	req.running = (uint32_t)(w->running.n + w->queued.n);
+	req.running = (uint32_t)(w->running.n + w->queued.n + w->actors.n);
+	/* Every live replica, every time: the scheduler reconciles. */
+	if ((rv = pool_status(w->pool, &req.replicas, &req.n_replicas)) != 0)
+		log_error("cannot list the replicas: %s", troupe_strerror(rv));
 	rv = wlink_call(w->link, WLINK_PULL, "Pull", &req.base,
 	                (int)(w->pull_timeout_ms + WK_PULL_SLACK_MS),
 	                wk_on_pull, w);
@@ -651,7 +714,8 @@ wk_on_register(void *arg, int rv, const Troupe__Reply *rep)
 	} else {
 		log_info("registered again as %s, holding %zu items and %zu "
 		         "results",
-		         w->worker_id, w->running.n + w->queued.n, w->n_out);
+		         w->worker_id, w->running.n + w->queued.n + w->actors.n,
+		         w->n_out);
 	}
 	w->ever_registered = true;
 	wk_next(w);
@@ -814,7 +878,7 @@ wk_halt_cb(uv_timer_t *t)
 {
 	workerd *w = t->data;
 
-	if (w->running.n == 0)
+	if (w->running.n == 0 && pool_procs(w->pool) == 0)
 		wk_finalize(w);
 }
 
@@ -842,10 +906,11 @@ wk_halt(workerd *w, int code)
 static void
 wk_check_done(workerd *w)
 {
-	if (w->phase == WK_HALT && w->running.n == 0)
+	if (w->phase == WK_HALT && w->running.n == 0 &&
+	    pool_procs(w->pool) == 0)
 		uv_timer_start(&w->stop_timer, wk_halt_cb, 0, 0);
 	else if (w->phase == WK_DRAIN && w->running.n == 0 &&
-	         w->queued.n == 0 && w->n_out == 0) {
+	         w->queued.n == 0 && w->actors.n == 0 && w->n_out == 0) {
 		log_info("drained");
 		wk_halt(w, 0);
 	}
@@ -862,7 +927,8 @@ wk_drain_timeout(uv_timer_t *t)
 {
 	workerd *w = t->data;
 
-	log_warn("drain timeout: killing %zu running items", w->running.n);
+	log_warn("drain timeout: killing %zu running items",
+	         w->running.n + w->actors.n);
 	wk_kill_all(w, "the worker stopped (drain timeout)");
 	/* Their reports get a last chance to reach the scheduler. */
 	uv_timer_start(&w->stop_timer, wk_final_deadline, WK_FINAL_FLUSH_MS, 0);
@@ -893,7 +959,7 @@ workerd_stop(workerd *w)
 		w->phase = WK_DRAIN;
 		log_info("draining: %zu items running, %zu results to report; "
 		         "killing what still runs in %u s",
-		         w->running.n + w->queued.n, w->n_out,
+		         w->running.n + w->queued.n + w->actors.n, w->n_out,
 		         w->drain_timeout_ms / 1000);
 		sd_notify(0, "STOPPING=1");
 		/* A parked Pull could still bring work: end it.  Pull has no
@@ -910,7 +976,7 @@ workerd_stop(workerd *w)
 	}
 	if (w->phase == WK_DRAIN) {
 		log_warn("stopping now: killing %zu running items",
-		         w->running.n);
+		         w->running.n + w->actors.n);
 		wk_halt(w, 1);
 	}
 }
@@ -943,7 +1009,16 @@ workerd_open(uv_loop_t *loop, const workerd_conf *c, workerd **out, char *err,
 	w->drain_timeout_ms = c->drain_timeout_ms;
 	w->ropts = c->runner;
 	if ((w->name = strdup(c->name)) == NULL ||
-	    (w->host = strdup(c->host)) == NULL)
+	    (w->host = strdup(c->host)) == NULL ||
+	    (c->runner.shim != NULL &&
+	     (w->shim = strdup(c->runner.shim)) == NULL))
+		goto nomem;
+	w->ropts.shim = w->shim;
+	if (pool_new(loop,
+	             &(pool_opts){.shim = w->shim,
+	                          .max_output = w->ropts.max_output,
+	                          .exit_grace_ms = w->ropts.exit_grace_ms},
+	             wk_actor_done, wk_actor_exit, w, &w->pool) != 0)
 		goto nomem;
 	if (c->n_labels > 0) {
 		w->label_keys = calloc(c->n_labels, sizeof(char *));
@@ -1011,6 +1086,13 @@ workerd_free(workerd *w)
 		wk_list_remove(&w->queued, a);
 		wk_attempt_free(a);
 	}
+	while ((a = w->actors.head) != NULL) {
+		pool_cancel(w->pool, &a->pi);
+		wk_list_remove(&w->actors, a);
+		wk_attempt_free(a);
+	}
+	pool_free(w->pool);
+	free(w->shim);
 	wlink_close(w->link);
 	for (size_t i = 0; i < w->n_out; i++)
 		report_free(w->outbox[i]);

@@ -1,0 +1,815 @@
+/*
+ * One actor replica process (see replica.h for the contract).
+ *
+ * Threading: everything runs on the loop thread that owns the replica.
+ * One timer serves every phase, restarted with the callback of the phase:
+ * the TTL while idle, the item's timeout while busy, the grace between
+ * SIGTERM and SIGKILL while stopping, the wait for the pipes after the
+ * exit.  A replica ends when its process has exited and both output pipes
+ * reached EOF (or that wait is over); then every handle is closed and the
+ * last close callback answers an item still in hand and calls exited.
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor.pb-c.h"
+#include "log.h"
+#include "replica.h"
+#include "runner.h"
+#include "spawn.h"
+#include "troupe/actor.h"
+#include "troupe/error.h"
+
+#define REPLICA_READ_CHUNK    (64u << 10)
+#define REPLICA_TTL_DEFAULT_S 90
+#define REPLICA_FRAME_SLACK   64 /* an ActorReply's fields beyond output */
+
+struct replica {
+	uv_loop_t   *loop;
+	uv_process_t proc;
+	uv_pipe_t    in;
+	uv_pipe_t    out;
+	uv_pipe_t    err;
+	uv_timer_t   timer;
+
+	replica_answer_fn answered;
+	replica_exit_fn   exited;
+	void             *arg;
+
+	char    *id;
+	bool     frames;
+	bool     shim;   /* SIGTERM goes to the shim, which passes it on */
+	size_t   max_in; /* the most stdout one answer may take */
+	size_t   max_output;
+	unsigned stop_grace_ms;
+	unsigned exit_grace_ms;
+	uint64_t ttl_ms;
+
+	/* The item in hand. */
+	bool     busy;
+	uint64_t seq;
+	uint32_t timeout_ms;
+
+	uint8_t *inbuf; /* stdout not yet answered */
+	size_t   in_len, in_cap;
+
+	char   tail[RUNNER_STDERR_TAIL]; /* ring of the last stderr bytes */
+	size_t tail_pos, tail_len;
+	char   scratch[4096];
+
+	int      pid;
+	uint64_t idle_since; /* uv_now when it last became idle */
+	uint64_t served;
+	int      exit_status;
+	int      term_signal;
+	unsigned handles; /* initialised handles not yet closed */
+	bool     proc_init;
+	bool     spawned;
+	bool     exited_flag;
+	bool     out_done, err_done;
+	bool     finishing;
+	bool     stopping;  /* takes no more items */
+	bool     requested; /* we stopped or killed it */
+	bool     expired;   /* its TTL stopped it */
+	char    *fail_why;  /* an item in hand fails with this */
+};
+
+static void replica_idle(replica *r);
+
+/* Stderr tail. */
+
+static void
+replica_tail_add(replica *r, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		r->tail[r->tail_pos] = p[i];
+		r->tail_pos = (r->tail_pos + 1) % sizeof(r->tail);
+	}
+	r->tail_len += n;
+	if (r->tail_len > sizeof(r->tail))
+		r->tail_len = sizeof(r->tail);
+}
+
+size_t
+replica_stderr_tail(const replica *r, char *buf, size_t len)
+{
+	size_t n = r->tail_len, start;
+
+	if (len == 0)
+		return 0;
+	/* The newest bytes matter most: drop the oldest beyond len. */
+	start = n < sizeof(r->tail) ? 0 : r->tail_pos;
+	if (n > len - 1) {
+		start = (start + (n - (len - 1))) % sizeof(r->tail);
+		n = len - 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		buf[i] = r->tail[(start + i) % sizeof(r->tail)];
+	buf[n] = '\0';
+	return n;
+}
+
+/* Getters. */
+
+Troupe__ReplicaState
+replica_state(const replica *r)
+{
+	if (r->stopping || r->exited_flag)
+		return TROUPE__REPLICA_STATE__REPLICA_STOPPING;
+	if (r->served == 0)
+		return TROUPE__REPLICA_STATE__REPLICA_BOOTING;
+	return r->busy ? TROUPE__REPLICA_STATE__REPLICA_BUSY
+	               : TROUPE__REPLICA_STATE__REPLICA_IDLE;
+}
+
+bool
+replica_busy(const replica *r)
+{
+	return r->busy;
+}
+
+bool
+replica_stopping(const replica *r)
+{
+	return r->stopping || r->exited_flag;
+}
+
+int
+replica_pid(const replica *r)
+{
+	return r->spawned ? r->pid : 0;
+}
+
+uint64_t
+replica_served(const replica *r)
+{
+	return r->served;
+}
+
+uint32_t
+replica_idle_ms_left(const replica *r)
+{
+	uint64_t idle;
+
+	if (r->busy || replica_stopping(r))
+		return 0;
+	idle = uv_now(r->loop) - r->idle_since;
+	if (idle >= r->ttl_ms)
+		return 0;
+	return r->ttl_ms - idle > UINT32_MAX ? UINT32_MAX
+	                                     : (uint32_t)(r->ttl_ms - idle);
+}
+
+bool
+replica_requested(const replica *r)
+{
+	return r->requested;
+}
+
+bool
+replica_expired(const replica *r)
+{
+	return r->expired;
+}
+
+int
+replica_exit_code(const replica *r)
+{
+	return r->term_signal != 0 ? -r->term_signal : r->exit_status;
+}
+
+void
+replica_describe_exit(const replica *r, char *buf, size_t len)
+{
+	if (r->term_signal != 0)
+		snprintf(buf, len, "signal %d (%s)", r->term_signal,
+		         strsignal(r->term_signal));
+	else
+		snprintf(buf, len, "exit %d", r->exit_status);
+}
+
+const char *
+replica_id(const replica *r)
+{
+	return r->id;
+}
+
+/* Ending. */
+
+static void
+replica_answer(replica *r, const replica_result *res)
+{
+	r->busy = false;
+	r->answered(r->arg, r, res);
+}
+
+/* Answers the item in hand as died: why we stopped it, or what killed it
+ * with the stderr tail. */
+static void
+replica_answer_died(replica *r)
+{
+	replica_result res = {0};
+	char           how[64], tail[RUNNER_STDERR_TAIL];
+	char          *msg = NULL;
+
+	res.system_failure = true;
+	res.exit_code = replica_exit_code(r);
+	if (r->requested && r->fail_why != NULL) {
+		res.error = r->fail_why;
+	} else {
+		replica_describe_exit(r, how, sizeof(how));
+		replica_stderr_tail(r, tail, sizeof(tail));
+		if (asprintf(&msg, "replica %s died (%s)%s%s", r->id, how,
+		             tail[0] != '\0' ? ": " : "", tail) < 0)
+			msg = NULL;
+		res.error = msg != NULL ? msg : "the replica died";
+	}
+	replica_answer(r, &res);
+	free(msg);
+}
+
+static void
+replica_closed(uv_handle_t *h)
+{
+	replica *r = h->data;
+
+	if (--r->handles > 0 || !r->finishing)
+		return;
+	if (r->busy)
+		replica_answer_died(r);
+	r->exited(r->arg, r);
+	free(r->inbuf);
+	free(r->fail_why);
+	free(r->id);
+	free(r);
+}
+
+static void
+replica_close(replica *r, uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, replica_closed);
+}
+
+static void
+replica_finish(replica *r)
+{
+	if (r->finishing)
+		return;
+	r->finishing = true;
+	if (r->proc_init)
+		replica_close(r, (uv_handle_t *)&r->proc);
+	replica_close(r, (uv_handle_t *)&r->in);
+	replica_close(r, (uv_handle_t *)&r->out);
+	replica_close(r, (uv_handle_t *)&r->err);
+	replica_close(r, (uv_handle_t *)&r->timer);
+}
+
+static void
+replica_maybe_finish(replica *r)
+{
+	if (r->exited_flag && r->out_done && r->err_done)
+		replica_finish(r);
+}
+
+static void
+replica_killpg(replica *r, int sig)
+{
+	/* The pid leads the group (a detached spawn called setsid); a group
+	 * that is already empty gives ESRCH, which is fine. */
+	if (r->spawned && r->pid > 0)
+		kill(-r->pid, sig);
+}
+
+static void
+replica_set_why(replica *r, const char *why)
+{
+	if (r->fail_why == NULL && why != NULL)
+		r->fail_why = strdup(why);
+}
+
+static void
+replica_grace_cb(uv_timer_t *t)
+{
+	replica *r = t->data;
+
+	log_debug("replica %s: still there %u ms after SIGTERM: SIGKILL", r->id,
+	          r->stop_grace_ms);
+	replica_killpg(r, SIGKILL);
+}
+
+/* Stops taking items; closes stdin so a replica reading it sees EOF. */
+static void
+replica_begin_stop(replica *r)
+{
+	r->stopping = true;
+	uv_timer_stop(&r->timer);
+	replica_close(r, (uv_handle_t *)&r->in);
+}
+
+void
+replica_stop(replica *r, const char *why)
+{
+	if (r == NULL || r->exited_flag || r->stopping)
+		return;
+	r->requested = true;
+	replica_set_why(r, why);
+	replica_begin_stop(r);
+	if (r->shim)
+		kill(r->pid, SIGTERM); /* the shim passes it to its group */
+	else
+		replica_killpg(r, SIGTERM);
+	uv_timer_start(&r->timer, replica_grace_cb, r->stop_grace_ms, 0);
+}
+
+void
+replica_kill(replica *r, const char *why, bool abandon)
+{
+	if (r == NULL || r->exited_flag)
+		return;
+	r->requested = true;
+	if (abandon)
+		r->busy = false;
+	else
+		replica_set_why(r, why);
+	replica_begin_stop(r);
+	replica_killpg(r, SIGKILL);
+}
+
+/* The replica cannot go on (it broke the protocol, answered too much, or
+ * closed a pipe while alive): kill it.  An item in hand fails with why:
+ * as the item's failure when user, else as the replica's death. */
+static void
+replica_broken(replica *r, const char *why, bool user)
+{
+	replica_result res = {0};
+
+	if (r->busy && user) {
+		replica_kill(r, NULL, true);
+		res.error = why;
+		replica_answer(r, &res);
+		return;
+	}
+	if (!r->stopping && !r->exited_flag) {
+		log_debug("replica %s: %s", r->id, why);
+		/* Not requested: it counts as dying on its own. */
+		replica_begin_stop(r);
+		replica_killpg(r, SIGKILL);
+	}
+}
+
+/* Timers. */
+
+static void
+replica_ttl_cb(uv_timer_t *t)
+{
+	replica *r = t->data;
+
+	if (r->busy || r->stopping)
+		return;
+	log_debug("replica %s: idle for %" PRIu64 " ms: stopping", r->id,
+	          r->ttl_ms);
+	replica_stop(r, NULL);
+	r->requested = false;
+	r->expired = true;
+}
+
+static void
+replica_timeout_cb(uv_timer_t *t)
+{
+	replica *r = t->data;
+	char     why[64];
+
+	if (!r->busy)
+		return;
+	snprintf(why, sizeof(why), "timed out after %" PRIu32 " ms",
+	         r->timeout_ms);
+	replica_broken(r, why, true);
+}
+
+static void
+replica_exit_wait_cb(uv_timer_t *t)
+{
+	replica *r = t->data;
+
+	/* Something outside the group holds the pipes: stop waiting. */
+	r->out_done = r->err_done = true;
+	replica_finish(r);
+}
+
+static void
+replica_idle(replica *r)
+{
+	r->idle_since = uv_now(r->loop);
+	if (!r->stopping && !r->exited_flag)
+		uv_timer_start(&r->timer, replica_ttl_cb, r->ttl_ms, 0);
+}
+
+/* The process. */
+
+static void
+replica_exit_cb(uv_process_t *p, int64_t status, int term_signal)
+{
+	replica *r = p->data;
+
+	/* Whatever it left behind in its group dies with it. */
+	replica_killpg(r, SIGKILL);
+	r->exited_flag = true;
+	r->exit_status = (int)status;
+	r->term_signal = term_signal;
+	log_debug("replica %s (pid %d) exited: status %d, signal %d", r->id,
+	          r->pid, (int)status, term_signal);
+	uv_timer_stop(&r->timer);
+	uv_timer_start(&r->timer, replica_exit_wait_cb, r->exit_grace_ms, 0);
+	replica_maybe_finish(r);
+}
+
+/* Answers. */
+
+static void
+replica_answer_ok(replica *r, const uint8_t *out, size_t len)
+{
+	replica_result res = {0};
+
+	res.ok = true;
+	res.replied = true;
+	res.output = out;
+	res.len = len;
+	r->served++;
+	uv_timer_stop(&r->timer);
+	replica_idle(r);
+	replica_answer(r, &res);
+}
+
+static void
+replica_answer_error(replica *r, const char *error)
+{
+	replica_result res = {0};
+
+	res.error = error;
+	res.replied = true;
+	r->served++;
+	uv_timer_stop(&r->timer);
+	replica_idle(r);
+	replica_answer(r, &res);
+}
+
+/* Lines: the first "\n" ends the answer; the rest is dropped. */
+static void
+replica_lines(replica *r, size_t from)
+{
+	uint8_t *nl = memchr(r->inbuf + from, '\n', r->in_len - from);
+	char     why[96];
+
+	if (nl != NULL) {
+		size_t len = (size_t)(nl - r->inbuf);
+
+		r->in_len = 0;
+		replica_answer_ok(r, r->inbuf, len);
+		return;
+	}
+	if (r->in_len > r->max_output) {
+		snprintf(why, sizeof(why),
+		         "output exceeds the limit of %zu bytes",
+		         r->max_output);
+		uv_read_stop((uv_stream_t *)&r->out);
+		replica_broken(r, why, true);
+	}
+}
+
+/* Frames: one ActorReply echoing the request's seq. */
+static void
+replica_frames(replica *r)
+{
+	Troupe__ActorReply *rep = NULL;
+	size_t              hl = 0, ml = 0;
+	char                why[160];
+	int                 rv;
+
+	rv = troupe_frame_header(r->inbuf, r->in_len, r->max_in, &hl, &ml);
+	if (rv == TROUPE_EFULL) {
+		snprintf(why, sizeof(why),
+		         "output exceeds the limit of %zu bytes",
+		         r->max_output);
+		goto broken;
+	}
+	if (rv != 0) {
+		snprintf(why, sizeof(why),
+		         "replica %s broke the frames protocol: a bad length "
+		         "prefix",
+		         r->id);
+		goto broken;
+	}
+	if (hl == 0 || r->in_len < hl + ml)
+		return; /* more to come */
+	rep = troupe__actor_reply__unpack(NULL, ml, r->inbuf + hl);
+	if (rep == NULL || rep->seq != r->seq) {
+		if (rep == NULL)
+			snprintf(
+			    why, sizeof(why),
+			    "replica %s broke the frames protocol: a reply "
+			    "that is not an ActorReply",
+			    r->id);
+		else
+			snprintf(why, sizeof(why),
+			         "replica %s broke the frames protocol: reply "
+			         "%" PRIu64 " to request %" PRIu64,
+			         r->id, rep->seq, r->seq);
+		if (rep != NULL)
+			troupe__actor_reply__free_unpacked(rep, NULL);
+		goto broken;
+	}
+	r->in_len = 0;
+	if (rep->result_case == TROUPE__ACTOR_REPLY__RESULT_ERROR) {
+		const char *e =
+		    rep->error[0] != '\0' ? rep->error : "the actor failed";
+
+		replica_answer_error(r, e);
+	} else if (rep->result_case == TROUPE__ACTOR_REPLY__RESULT_OUTPUT) {
+		replica_answer_ok(r, rep->output.data, rep->output.len);
+	} else {
+		replica_answer_ok(r, NULL, 0);
+	}
+	troupe__actor_reply__free_unpacked(rep, NULL);
+	return;
+broken:
+	uv_read_stop((uv_stream_t *)&r->out);
+	replica_broken(r, why, true);
+}
+
+static void
+replica_out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	replica *r = h->data;
+	size_t   want = REPLICA_READ_CHUNK;
+
+	/* One byte past the limit is enough to tell it is too much. */
+	if (r->in_len + want > r->max_in + 1)
+		want = r->max_in + 1 - r->in_len;
+	if (want == 0)
+		want = 1; /* past the limit already: it is being stopped */
+	if (r->in_cap - r->in_len < want) {
+		size_t   cap = r->in_cap > 0 ? r->in_cap : REPLICA_READ_CHUNK;
+		uint8_t *nb;
+
+		while (cap - r->in_len < want)
+			cap *= 2;
+		if ((nb = realloc(r->inbuf, cap)) == NULL) {
+			*buf = uv_buf_init(NULL, 0); /* libuv reports ENOBUFS */
+			return;
+		}
+		r->inbuf = nb;
+		r->in_cap = cap;
+	}
+	*buf = uv_buf_init((char *)r->inbuf + r->in_len, (unsigned)want);
+}
+
+static void
+replica_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	replica *r = s->data;
+	size_t   from = r->in_len;
+
+	if (n == 0)
+		return;
+	if (n < 0) {
+		uv_read_stop(s);
+		r->out_done = true;
+		if (n == UV_ENOBUFS)
+			replica_broken(r, "out of memory for the output",
+			               false);
+		else
+			replica_broken(r, "it closed its stdout", false);
+		replica_maybe_finish(r);
+		return;
+	}
+	if (!r->busy || r->stopping) {
+		r->in_len = 0; /* no item asked for this */
+		return;
+	}
+	r->in_len += (size_t)n;
+	if (r->frames)
+		replica_frames(r);
+	else
+		replica_lines(r, from);
+}
+
+static void
+replica_err_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	replica *r = h->data;
+
+	*buf = uv_buf_init(r->scratch, sizeof(r->scratch));
+}
+
+static void
+replica_err_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	replica *r = s->data;
+
+	if (n < 0) {
+		uv_read_stop(s);
+		r->err_done = true;
+		replica_maybe_finish(r);
+		return;
+	}
+	replica_tail_add(r, buf->base, (size_t)n);
+}
+
+/* One write to stdin with its bytes; freed by its callback (which libuv
+ * calls, with UV_ECANCELED, for writes still pending when stdin closes). */
+typedef struct replica_write {
+	uv_write_t req;
+	uint8_t    data[];
+} replica_write;
+
+static void
+replica_write_cb(uv_write_t *w, int status)
+{
+	replica *r = w->data;
+
+	free(w);
+	/* A replica that stopped reading its stdin cannot serve: EPIPE means
+	 * it closed it (it is probably exiting). */
+	if (status != 0 && status != UV_ECANCELED)
+		replica_broken(r, "it closed its stdin", false);
+}
+
+int
+replica_send(replica *r, const uint8_t *input, size_t len, uint32_t timeout_ms)
+{
+	replica_write *w = NULL;
+	uint8_t       *frame = NULL;
+	size_t         n = 0;
+	uv_buf_t       b;
+	int            rv;
+
+	if (r->busy || r->stopping || r->exited_flag)
+		return TROUPE_ESTATE;
+	if (r->frames) {
+		Troupe__ActorRequest req;
+
+		troupe__actor_request__init(&req);
+		req.seq = r->seq + 1;
+		req.input.data = (uint8_t *)input;
+		req.input.len = len;
+		if ((rv = troupe_frame_encode(&req.base, &frame, &n)) != 0)
+			return rv;
+		if ((w = malloc(sizeof(*w) + n)) != NULL)
+			memcpy(w->data, frame, n);
+		free(frame);
+	} else {
+		n = len + 1;
+		if ((w = malloc(sizeof(*w) + n)) != NULL) {
+			if (len > 0)
+				memcpy(w->data, input, len);
+			w->data[len] = '\n';
+		}
+	}
+	if (w == NULL)
+		return TROUPE_ENOMEM;
+	w->req.data = r;
+	b = uv_buf_init((char *)w->data, (unsigned)n);
+	if (uv_write(&w->req, (uv_stream_t *)&r->in, &b, 1, replica_write_cb) !=
+	    0) {
+		/* stdin is gone: it is dying; the exit will tell. */
+		free(w);
+		return TROUPE_ESTATE;
+	}
+	r->seq++;
+	r->busy = true;
+	r->in_len = 0;
+	r->timeout_ms = timeout_ms;
+	uv_timer_stop(&r->timer);
+	if (timeout_ms > 0)
+		uv_timer_start(&r->timer, replica_timeout_cb, timeout_ms, 0);
+	return 0;
+}
+
+/* Start. */
+
+static int
+replica_spawn(replica *r, const replica_conf *c)
+{
+	const Troupe__ActorEnv *e = c->env;
+	uv_process_options_t    opts;
+	uv_stdio_container_t    stdio[3];
+	spawn_args              args = {0};
+	char                  **env = NULL;
+	char                   *own[2] = {NULL, NULL};
+	char *const            *sets[2] = {e->env, own};
+	size_t                  sizes[2] = {e->n_env, 2};
+	uint64_t mem = e->resources != NULL ? e->resources->mem_bytes : 0;
+	char     why[256];
+	int      rv;
+
+	if (asprintf(&own[0], "TROUPE_REPLICA=%s", c->id) < 0)
+		own[0] = NULL;
+	if (asprintf(&own[1], "TROUPE_ACTOR=%s", c->env_key) < 0)
+		own[1] = NULL;
+	if (own[0] == NULL || own[1] == NULL) {
+		rv = TROUPE_ENOMEM;
+		goto fail;
+	}
+	if ((rv = spawn_env(sets, sizes, 2, &env)) != 0 ||
+	    (rv = spawn_args_make(&args, c->shim, e->command, mem)) != 0)
+		goto fail;
+	memset(&opts, 0, sizeof(opts));
+	opts.file = args.argv[0];
+	opts.args = args.argv;
+	opts.env = env;
+	opts.exit_cb = replica_exit_cb;
+	opts.flags = UV_PROCESS_DETACHED;
+	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+	stdio[0].data.stream = (uv_stream_t *)&r->in;
+	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[1].data.stream = (uv_stream_t *)&r->out;
+	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[2].data.stream = (uv_stream_t *)&r->err;
+	opts.stdio = stdio;
+	opts.stdio_count = 3;
+	rv = uv_spawn(r->loop, &r->proc, &opts);
+	/* uv_spawn initialises the handle even when it fails. */
+	r->proc.data = r;
+	r->proc_init = true;
+	r->handles++;
+	if (rv != 0) {
+		int n =
+		    snprintf(why, sizeof(why), "cannot start the replica: %s",
+		             uv_strerror(rv));
+
+		replica_tail_add(r, why, (size_t)n);
+		r->exit_status = 127;
+	} else {
+		r->spawned = true;
+		r->pid = r->proc.pid;
+	}
+	rv = 0;
+fail:
+	spawn_args_clear(&args);
+	free(env);
+	free(own[0]);
+	free(own[1]);
+	return rv;
+}
+
+int
+replica_start(uv_loop_t *loop, const replica_conf *c,
+              replica_answer_fn answered, replica_exit_fn exited, void *arg,
+              replica **out)
+{
+	const Troupe__ActorEnv *e = c->env;
+	replica                *r = NULL;
+
+	*out = NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->id = strdup(c->id)) == NULL) {
+		free(r);
+		return TROUPE_ENOMEM;
+	}
+	r->loop = loop;
+	r->answered = answered;
+	r->exited = exited;
+	r->arg = arg;
+	r->frames = e->protocol == TROUPE__PROTOCOL__PROTOCOL_FRAMES;
+	r->shim = c->shim != NULL;
+	r->max_output = c->max_output > 0 ? c->max_output : RUNNER_MAX_OUTPUT;
+	r->max_in = r->max_output + (r->frames ? REPLICA_FRAME_SLACK : 0);
+	r->stop_grace_ms = c->stop_grace_ms > 0 ? c->stop_grace_ms : 2000;
+	r->exit_grace_ms = c->exit_grace_ms > 0 ? c->exit_grace_ms : 1000;
+	r->ttl_ms = (uint64_t)(e->ttl_seconds > 0 ? e->ttl_seconds
+	                                          : REPLICA_TTL_DEFAULT_S) *
+	            1000;
+	uv_pipe_init(loop, &r->in, 0);
+	uv_pipe_init(loop, &r->out, 0);
+	uv_pipe_init(loop, &r->err, 0);
+	uv_timer_init(loop, &r->timer);
+	r->in.data = r->out.data = r->err.data = r->timer.data = r;
+	r->handles = 4;
+	if (replica_spawn(r, c) != 0) {
+		static const char oom[] = "cannot start the replica: out of "
+		                          "memory";
+
+		replica_tail_add(r, oom, sizeof(oom) - 1);
+		r->exit_status = 127;
+	}
+	*out = r;
+	if (!r->spawned) {
+		r->exited_flag = r->out_done = r->err_done = true;
+		r->stopping = true;
+		replica_finish(r);
+		return 0;
+	}
+	log_debug("replica %s of %s: pid %d", c->id, c->env_key, r->pid);
+	if (uv_read_start((uv_stream_t *)&r->out, replica_out_alloc,
+	                  replica_out_read) != 0)
+		r->out_done = true;
+	if (uv_read_start((uv_stream_t *)&r->err, replica_err_alloc,
+	                  replica_err_read) != 0)
+		r->err_done = true;
+	replica_idle(r);
+	return 0;
+}

@@ -1,0 +1,135 @@
+/*
+ * One process of an actor replica (DESIGN.md, "Actor semantics" and "How a
+ * task process talks"): `/bin/sh -c env.command` started once, detached in
+ * a process group of its own (under troupe-shim when there is one, see
+ * spawn.h), with TROUPE_REPLICA and TROUPE_ACTOR in its environment and
+ * its address space capped at env.resources.mem_bytes.  It serves one item
+ * at a time over the environment's protocol:
+ *  - lines: the item and "\n" on stdin; the next line of stdout, without
+ *    its "\n", is the output.  Bytes that arrive while no item is in hand
+ *    (a banner, extra lines) are dropped.
+ *  - frames: a varint-delimited ActorRequest{seq, input} on stdin, a
+ *    varint-delimited ActorReply{seq, output | error} back on stdout
+ *    (proto/actor.proto); an error fails that item alone.
+ * It keeps the last RUNNER_STDERR_TAIL bytes of its stderr for messages.
+ *
+ * Its own timers: an item's timeout (the process is killed and the item
+ * fails, "timed out after N ms"), and the TTL: idle for env.ttl_seconds
+ * (from the end of its last item, or from its start) it stops itself.
+ * Stopping is graceful: stdin closed, SIGTERM, SIGKILL to the group after
+ * a grace period.  Restarting, recycling and queueing are the pool's
+ * business (pool.h): a replica is one process, from spawn to exit.
+ *
+ * Threading contract: a replica lives on one libuv loop; every function
+ * here is called on that loop's thread and the callbacks run there, never
+ * from inside a call to this module (they come from libuv callbacks).  The
+ * process must ignore SIGPIPE.
+ */
+#ifndef TROUPE_WORKER_REPLICA_H
+#define TROUPE_WORKER_REPLICA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "api.pb-c.h"
+
+typedef struct replica replica;
+
+typedef struct replica_conf {
+	const char             *id;      /* replica id (TROUPE_REPLICA) */
+	const char             *env_key; /* its environment (TROUPE_ACTOR) */
+	const Troupe__ActorEnv *env;     /* command, protocol, env, ttl, mem */
+	const char             *shim;    /* troupe-shim, or NULL */
+	size_t                  max_output;    /* 0: RUNNER_MAX_OUTPUT */
+	unsigned                stop_grace_ms; /* SIGTERM to SIGKILL; 0: 2000 */
+	unsigned                exit_grace_ms; /* exit to giving up on the
+	                                          pipes; 0: 1000 */
+} replica_conf;
+
+/* How an item ended. */
+typedef struct replica_result {
+	bool ok;               /* SUCCEEDED with output; else FAILED */
+	bool replied;          /* the replica answered it (ok, or a frames
+	                          error), rather than dying or timing out */
+	const uint8_t *output; /* ok: output bytes (len may be 0) */
+	size_t         len;
+	const char    *error;          /* !ok: why, NUL-terminated */
+	bool           system_failure; /* !ok: the replica died, not the item */
+	int            exit_code;      /* died: exit status or -signal */
+} replica_result;
+
+/* The item in hand ended; res and what it points to live only during the
+ * call.  Then the replica is IDLE again (or on its way out). */
+typedef void (*replica_answer_fn)(void *arg, replica *r,
+                                  const replica_result *res);
+
+/* The process exited and every handle is closed (an item still in hand
+ * was answered just before, as died).  r is freed when this returns; the
+ * replica_* getters work on it until then. */
+typedef void (*replica_exit_fn)(void *arg, replica *r);
+
+/* Spawns a replica with c (copied: it may go on return).  A command that
+ * cannot start still returns 0: the replica then exits at once, with the
+ * reason in its stderr tail.  Returns TROUPE_ENOMEM (no callback then).
+ * *out stays valid until exited has returned; the caller never frees it. */
+int replica_start(uv_loop_t *loop, const replica_conf *c,
+                  replica_answer_fn answered, replica_exit_fn exited, void *arg,
+                  replica **out);
+
+/* Hands the replica one item (copied): it must be IDLE or BOOTING with no
+ * item.  timeout_ms 0: none.  Returns 0 (answered will be called, or
+ * nothing if the item is abandoned), TROUPE_ESTATE when it has an item or
+ * is stopping, TROUPE_ENOMEM. */
+int replica_send(replica *r, const uint8_t *input, size_t len,
+                 uint32_t timeout_ms);
+
+/* Stops the replica gracefully (stdin closed, SIGTERM, SIGKILL after the
+ * grace).  An item still in hand fails with why, as a system failure. */
+void replica_stop(replica *r, const char *why);
+
+/* Kills the process group now with SIGKILL.  abandon: the item in hand
+ * gets no answer at all; else it fails with why, as a system failure. */
+void replica_kill(replica *r, const char *why, bool abandon);
+
+/* BOOTING (no item answered yet), IDLE, BUSY or STOPPING. */
+Troupe__ReplicaState replica_state(const replica *r);
+
+/* True while it has an item in hand. */
+bool replica_busy(const replica *r);
+
+/* True once it is stopping or gone (it takes no more items). */
+bool replica_stopping(const replica *r);
+
+/* The process id (its process group), 0 if it did not start. */
+int replica_pid(const replica *r);
+
+/* Items answered by this process. */
+uint64_t replica_served(const replica *r);
+
+/* Milliseconds until the TTL stops it when IDLE (or BOOTING with no item),
+ * else 0. */
+uint32_t replica_idle_ms_left(const replica *r);
+
+/* After exit: whether it exited because it was told to (replica_stop,
+ * replica_kill, a timeout, an oversized answer) or idled out its TTL,
+ * rather than dying on its own. */
+bool replica_requested(const replica *r);
+bool replica_expired(const replica *r);
+
+/* After exit: the exit status, or -signal. */
+int replica_exit_code(const replica *r);
+
+/* Writes "exit N" or "signal S (NAME)" into buf. */
+void replica_describe_exit(const replica *r, char *buf, size_t len);
+
+/* Copies the stderr tail (valid UTF-8 not guaranteed) into buf, at most
+ * len - 1 bytes, NUL-terminated; returns its length. */
+size_t replica_stderr_tail(const replica *r, char *buf, size_t len);
+
+/* The replica id it was started with. */
+const char *replica_id(const replica *r);
+
+#endif

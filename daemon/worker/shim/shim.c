@@ -1,0 +1,196 @@
+/*
+ * troupe-shim: what troupe-worker starts instead of `/bin/sh -c CMD`, so
+ * that no process of an item or a replica outlives the worker, even one
+ * killed with SIGKILL.
+ *
+ *	troupe-shim [-p PPID] [-m BYTES] [-g GRACE_MS] -c CMD
+ *
+ * It asks the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG;
+ * -p names the parent it expects, closing the race with a parent that
+ * died before the request), leads a session of its own, and runs
+ * `/bin/sh -c CMD` as its child in that session's process group, with its
+ * address space capped at BYTES (-m, RLIMIT_AS) when given.
+ *
+ * Signals: SIGTERM (the worker stops it, or the worker died) goes to the
+ * whole group; whatever is still there GRACE_MS later (default 2000) gets
+ * SIGKILL, the shim included.  SIGINT, SIGHUP and SIGQUIT are passed on to
+ * the group.  SIGKILL of the group (what the worker does on a timeout)
+ * needs no help.  When the command ends, the shim sends SIGTERM to what it
+ * left behind in the group and exits with the command's status: the same
+ * exit code, or death by the same signal, so the worker sees exactly what
+ * it would have seen without the shim.
+ *
+ * Single-threaded, no allocation: every signal is blocked and taken
+ * synchronously with sigtimedwait.  Nothing is written to stdout, which
+ * belongs to the command.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SHIM_GRACE_MS 2000
+
+static void
+shim_usage(void)
+{
+	fprintf(stderr, "usage: troupe-shim [-p PPID] [-m BYTES] "
+	                "[-g GRACE_MS] -c CMD\n");
+	exit(127);
+}
+
+static unsigned long long
+shim_number(const char *s)
+{
+	char              *end = NULL;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-')
+		shim_usage();
+	return v;
+}
+
+static long long
+shim_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ends the shim the way the command ended. */
+static void
+shim_exit_like(int status)
+{
+	struct rlimit none = {0, 0};
+	sigset_t      one;
+	int           sig;
+
+	if (WIFEXITED(status))
+		_exit(WEXITSTATUS(status));
+	sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+	/* Die of the same signal, without a core file of our own. */
+	setrlimit(RLIMIT_CORE, &none);
+	signal(sig, SIG_DFL);
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	sigprocmask(SIG_UNBLOCK, &one, NULL);
+	kill(getpid(), sig);
+	_exit(128 + sig); /* a signal whose default is to be ignored */
+}
+
+int
+main(int argc, char **argv)
+{
+	const char        *cmd = NULL;
+	unsigned long long ppid = 0, mem = 0, grace = SHIM_GRACE_MS;
+	sigset_t           set, old;
+	pid_t              child;
+	long long          deadline = -1;
+	int                opt, status = 0;
+
+	while ((opt = getopt(argc, argv, "+p:m:g:c:")) != -1) {
+		switch (opt) {
+		case 'p': ppid = shim_number(optarg); break;
+		case 'm': mem = shim_number(optarg); break;
+		case 'g': grace = shim_number(optarg); break;
+		case 'c': cmd = optarg; break;
+		default: shim_usage();
+		}
+	}
+	if (cmd == NULL || optind != argc)
+		shim_usage();
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (ppid != 0 && (unsigned long long)getppid() != ppid)
+		_exit(128 + SIGTERM); /* the worker is gone already */
+	/* The worker starts us detached already; by hand we lead anyway. */
+	(void)setsid();
+
+	if ((child = fork()) < 0) {
+		fprintf(stderr, "troupe-shim: fork: %s\n", strerror(errno));
+		_exit(127);
+	}
+	if (child == 0) {
+		char *args[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+
+		if (mem > 0) {
+			struct rlimit rl = {(rlim_t)mem, (rlim_t)mem};
+
+			if (setrlimit(RLIMIT_AS, &rl) != 0) {
+				fprintf(stderr,
+				        "troupe-shim: cannot cap memory at "
+				        "%llu bytes: %s\n",
+				        mem, strerror(errno));
+				_exit(127);
+			}
+		}
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		execv(args[0], args);
+		fprintf(stderr, "troupe-shim: cannot run /bin/sh: %s\n",
+		        strerror(errno));
+		_exit(127);
+	}
+
+	for (;;) {
+		siginfo_t       info;
+		struct timespec ts;
+		int             sig;
+
+		if (deadline >= 0) {
+			long long left = deadline - shim_now_ms();
+
+			if (left < 0)
+				left = 0;
+			ts.tv_sec = left / 1000;
+			ts.tv_nsec = (left % 1000) * 1000000;
+			sig = sigtimedwait(&set, &info, &ts);
+		} else {
+			sig = sigwaitinfo(&set, &info);
+		}
+		if (sig < 0) {
+			if (errno == EAGAIN)
+				kill(0, SIGKILL); /* the grace is over: all */
+			continue;
+		}
+		if (sig == SIGCHLD) {
+			pid_t p;
+			int   st;
+
+			while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+				if (p == child) {
+					status = st;
+					child = 0;
+				}
+			if (child == 0)
+				break;
+			continue;
+		}
+		/* Ours, sent to the group: already handled. */
+		if (info.si_code == SI_USER && info.si_pid == getpid())
+			continue;
+		kill(0, sig);
+		if (sig == SIGTERM && deadline < 0)
+			deadline = shim_now_ms() + (long long)grace;
+	}
+	/* What the command left behind in the group goes with it. */
+	kill(0, SIGTERM);
+	shim_exit_like(status);
+	return 0;
+}
