@@ -257,6 +257,18 @@ actors_unlink(worker *w, replica **pp)
 	free(r);
 }
 
+static void
+actors_stop(worker *w, const char *id)
+{
+	char **stops = realloc(w->stops, (w->n_stops + 1) * sizeof(*stops));
+
+	if (stops == NULL)
+		return; /* asked again at the next dispatch */
+	w->stops = stops;
+	if ((stops[w->n_stops] = strdup(id)) != NULL)
+		w->n_stops++;
+}
+
 void
 actors_reconcile(sched *s, worker *w, const Troupe__PullRequest *in)
 {
@@ -297,14 +309,7 @@ actors_reconcile(sched *s, worker *w, const Troupe__PullRequest *in)
 			continue;
 		if (env == NULL || env->n_replicas >= env->env->replica_count ||
 		    (r = calloc(1, sizeof(*r))) == NULL) {
-			char **stops = realloc(w->stops, (w->n_stops + 1) *
-			                                     sizeof(*stops));
-			if (stops != NULL) {
-				w->stops = stops;
-				if ((stops[w->n_stops] =
-				         strdup(st->replica_id)) != NULL)
-					w->n_stops++;
-			}
+			actors_stop(w, st->replica_id);
 			continue;
 		}
 		snprintf(r->id, sizeof(r->id), "%s", st->replica_id);
@@ -319,6 +324,18 @@ actors_reconcile(sched *s, worker *w, const Troupe__PullRequest *in)
 		w->n_replicas++;
 		env->n_replicas++;
 	}
+}
+
+void
+actors_drain(sched *s, worker *w)
+{
+	(void)s;
+	for (replica *r = w->replicas; r != NULL; r = r->next)
+		if (!r->stopping && r->announced &&
+		    actors_inflight(w, r->env) == 0) {
+			r->stopping = true;
+			actors_stop(w, r->id);
+		}
 }
 
 void

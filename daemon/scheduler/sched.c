@@ -132,6 +132,8 @@ sched_dispatch(sched *s)
 
 		if (w->pull == NULL)
 			continue;
+		if (w->state == TROUPE__WORKER_STATE__WORKER_DRAINING)
+			actors_drain(s, w);
 		for (exec *e = s->execs; e != NULL; e = e->next)
 			e->dry = false;
 		while (w->state == TROUPE__WORKER_STATE__WORKER_READY) {

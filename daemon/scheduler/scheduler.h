@@ -59,6 +59,7 @@ typedef struct replica {
 	uint64_t             items_served;
 	uint32_t             idle_ms_left;
 	bool                 announced; /* its ReplicaStart was sent */
+	bool                 stopping;  /* asked to stop; counted until gone */
 } replica;
 
 /* One item's state.  Strings are malloc'd and owned by the item. */
@@ -239,6 +240,9 @@ uint32_t actors_used_slots(const worker *w);
 bool actors_make_room(sched *s, worker *w, actor_env *env);
 /* Reconciles w's replicas with the list in its Pull. */
 void actors_reconcile(sched *s, worker *w, const Troupe__PullRequest *in);
+/* Asks a draining w to stop its replicas that have no items left, so
+ * their environments may start replicas elsewhere once they are gone. */
+void actors_drain(sched *s, worker *w);
 /* Forgets every replica of w (it is lost). */
 void actors_drop_worker(sched *s, worker *w);
 /* Fills the ListActors reply (caller frees with actors_list_free). */
