@@ -76,11 +76,14 @@ up_find(const char *name, char *out, size_t len)
 		self[n] = '\0';
 		if ((slash = strrchr(self, '/')) != NULL) {
 			*slash = '\0';
-			snprintf(out, len, "%s/%s", self, name);
-			if (access(out, X_OK) == 0)
+			/* A truncated path is simply not found. */
+			if ((size_t)snprintf(out, len, "%s/%s", self, name) <
+			        len &&
+			    access(out, X_OK) == 0)
 				return 0;
-			snprintf(out, len, "%s/../daemon/%s", self, name);
-			if (access(out, X_OK) == 0)
+			if ((size_t)snprintf(out, len, "%s/../daemon/%s", self,
+			                     name) < len &&
+			    access(out, X_OK) == 0)
 				return 0;
 		}
 	}

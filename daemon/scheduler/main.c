@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <systemd/sd-daemon.h>
 #include <uv.h>
@@ -201,6 +202,8 @@ main(int argc, char **argv)
 	int          c, rv, status = 1;
 
 	troupe_log_init("troupe-scheduler", LOG_LVL_INFO);
+	/* The database holds every command and its outputs: owner-only. */
+	umask(077);
 	while ((c = getopt_long(argc, argv, "h", main_long, NULL)) != -1) {
 		if (c == 'h') {
 			main_usage(stdout);
@@ -285,6 +288,9 @@ main(int argc, char **argv)
 	uv_close((uv_handle_t *)&d.sigint, NULL);
 	uv_close((uv_handle_t *)&d.sighup, NULL);
 fail:
+	/* A refused listener or a bad setting is a configuration error. */
+	if (status != 0 && (rv == TROUPE_EPERM || rv == TROUPE_EINVAL))
+		status = 2;
 	if (status != 0 && err[0] != '\0')
 		fprintf(stderr, "troupe-scheduler: %s\n", err);
 	else if (status != 0)

@@ -398,7 +398,7 @@ static int
 store_migrate(store *s)
 {
 	char sql[64];
-	int  v;
+	int  v = 0;
 	int  rv;
 
 	if ((rv = store_exec_sql(s, "BEGIN IMMEDIATE")) != 0)
