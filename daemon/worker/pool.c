@@ -478,13 +478,16 @@ pool_on_exit(void *arg, replica *proc)
 	pool     *p = r->p;
 	pool_env *e = r->env;
 	bool      crashed = !replica_requested(proc) && !replica_expired(proc);
-	char how[64], tail[RUNNER_STDERR_TAIL], msg[RUNNER_STDERR_TAIL + 256];
+	char   how[64], tail[RUNNER_STDERR_TAIL], msg[RUNNER_STDERR_TAIL + 256];
+	size_t n;
 
 	p->depth++;
 	p->n_procs--;
 	r->proc = NULL;
 	replica_describe_exit(proc, how, sizeof(how));
-	replica_stderr_tail(proc, tail, sizeof(tail));
+	n = replica_stderr_tail(proc, tail, sizeof(tail));
+	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' '))
+		tail[--n] = '\0';
 	if (crashed) {
 		r->deaths++;
 		log_warn("replica %s of %s (pid %d) died (%s)%s%.200s", r->id,

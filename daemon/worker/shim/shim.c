@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +44,23 @@ shim_usage(void)
 	fprintf(stderr, "usage: troupe-shim [-p PPID] [-m BYTES] "
 	                "[-g GRACE_MS] -c CMD\n");
 	exit(127);
+}
+
+/* Says why and exits 127, from the vfork child too (no stdio there). */
+static void
+shim_die(const char *what)
+{
+	const char  *e = strerror(errno);
+	struct iovec v[] = {
+	    {"troupe-shim: ", 13},
+	    {(void *)what, strlen(what)},
+	    {": ", 2},
+	    {(void *)e, strlen(e)},
+	    {"\n", 1},
+	};
+
+	(void)writev(2, v, 5);
+	_exit(127);
 }
 
 static unsigned long long
@@ -123,7 +141,10 @@ main(int argc, char **argv)
 	/* The worker starts us detached already; by hand we lead anyway. */
 	(void)setsid();
 
-	if ((child = fork()) < 0) {
+	/* vfork: the shim runs once per item, and copying even its small
+	 * address space shows.  The child only makes system calls (its
+	 * rlimit and signal mask are its own) before exec. */
+	if ((child = vfork()) < 0) {
 		fprintf(stderr, "troupe-shim: fork: %s\n", strerror(errno));
 		_exit(127);
 	}
@@ -133,19 +154,12 @@ main(int argc, char **argv)
 		if (mem > 0) {
 			struct rlimit rl = {(rlim_t)mem, (rlim_t)mem};
 
-			if (setrlimit(RLIMIT_AS, &rl) != 0) {
-				fprintf(stderr,
-				        "troupe-shim: cannot cap memory at "
-				        "%llu bytes: %s\n",
-				        mem, strerror(errno));
-				_exit(127);
-			}
+			if (setrlimit(RLIMIT_AS, &rl) != 0)
+				shim_die("cannot cap the memory");
 		}
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		execv(args[0], args);
-		fprintf(stderr, "troupe-shim: cannot run /bin/sh: %s\n",
-		        strerror(errno));
-		_exit(127);
+		shim_die("cannot run /bin/sh");
 	}
 
 	for (;;) {

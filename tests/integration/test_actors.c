@@ -1,0 +1,526 @@
+/*
+ * Actor replicas end to end (issue 3), with the real daemons, the real CLI
+ * and real replica processes: a registered environment whose replicas
+ * serve a map in order, never more of them alive than --replicas, and
+ * serve a second map within the TTL with the same processes; ad hoc
+ * replicas reused across runs and gone after their TTL; a poison item;
+ * the newline check of the lines protocol; the frames protocol; per-item
+ * timeouts and max_items recycling; and no replica or item process left
+ * behind by a worker stopped with SIGTERM or killed with SIGKILL.
+ *
+ * Replica processes are found by their environment: every process the
+ * worker starts inherits TROUPE_HOME (under the cluster's directory), and
+ * replicas carry TROUPE_ACTOR and TROUPE_REPLICA.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MAX_PIDS 256
+
+/* The source tree (for the example actors). */
+static const char *
+src_dir(void)
+{
+	static char buf[4096];
+	const char *s = getenv("TROUPE_SOURCE_DIR");
+	char       *slash;
+
+	if (s != NULL && s[0] != '\0')
+		return s;
+	/* __FILE__ is tests/integration/test_actors.c in the tree. */
+	snprintf(buf, sizeof(buf), "%s", __FILE__);
+	for (int i = 0; i < 3 && (slash = strrchr(buf, '/')) != NULL; i++)
+		*slash = '\0';
+	return buf;
+}
+
+/* Reads /proc/pid/<what> into buf (NUL bytes kept); returns its length,
+ * or -1. */
+static ssize_t
+proc_read(int pid, const char *what, char *buf, size_t len)
+{
+	char    path[64];
+	ssize_t n, got = 0;
+	int     fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	while ((size_t)got < len - 1 &&
+	       (n = read(fd, buf + got, len - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = '\0';
+	return got;
+}
+
+/* Whether the NUL-separated list env holds an entry starting with pre. */
+static bool
+env_has(const char *env, size_t len, const char *pre)
+{
+	size_t n = strlen(pre);
+
+	for (size_t i = 0; i < len; i += strlen(env + i) + 1)
+		if (strncmp(env + i, pre, n) == 0)
+			return true;
+	return false;
+}
+
+/* The live processes (zombies excluded) started under cluster c whose
+ * environment has an entry starting with var (e.g. "TROUPE_ACTOR=x") and,
+ * when comm is not NULL, whose command name starts with comm.  Fills pids
+ * (up to MAX_PIDS) and returns how many. */
+static int
+procs(h_cluster *c, const char *var, const char *comm, int *pids)
+{
+	static char    env[256 * 1024];
+	char           home[4200], stat[512], name[64];
+	DIR           *d = opendir("/proc");
+	struct dirent *de;
+	int            n = 0;
+
+	assert_non_null(d);
+	snprintf(home, sizeof(home), "TROUPE_HOME=%s", h_dir(c));
+	while ((de = readdir(d)) != NULL && n < MAX_PIDS) {
+		int     pid = atoi(de->d_name);
+		ssize_t len;
+		char   *st;
+
+		if (pid <= 0 || !isdigit((unsigned char)de->d_name[0]))
+			continue;
+		if ((len = proc_read(pid, "environ", env, sizeof(env))) <= 0 ||
+		    !env_has(env, (size_t)len, home) ||
+		    !env_has(env, (size_t)len, var))
+			continue;
+		/* State after the ")" of the name: Z is a zombie. */
+		if (proc_read(pid, "stat", stat, sizeof(stat)) <= 0 ||
+		    (st = strrchr(stat, ')')) == NULL || st[2] == 'Z')
+			continue;
+		if (comm != NULL &&
+		    (proc_read(pid, "comm", name, sizeof(name)) <= 0 ||
+		     strncmp(name, comm, strlen(comm)) != 0))
+			continue;
+		pids[n++] = pid;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Waits (at most ms) until no process of c has var in its environment. */
+static void
+wait_no_procs(h_cluster *c, const char *var, int ms, const char *what)
+{
+	int     pids[MAX_PIDS], n = 0;
+	int64_t deadline = h_now_ms() + ms;
+
+	while ((n = procs(c, var, NULL, pids)) > 0 && h_now_ms() < deadline)
+		usleep(50000);
+	if (n > 0) {
+		char cmd[64];
+
+		snprintf(cmd, sizeof(cmd), "ps -o pid,pgid,args -p %d",
+		         pids[0]);
+		(void)system(cmd);
+		for (int i = 0; i < n; i++)
+			kill(pids[i], SIGKILL); /* leave nothing behind */
+		h_fail(c, "%s: %d processes with %s still alive after %d ms",
+		       what, n, var, ms);
+	}
+}
+
+static int
+cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* The replicas `troupe actors --json` (one object per environment and
+ * line) lists for key; their pids go to pids (may be NULL). */
+static int
+listed_replicas(h_cluster *c, const char *key, int *pids)
+{
+	char         *out;
+	json_object **objs, *reps;
+	int           n = 0, k = 0;
+
+	assert_int_equal(h_run(c, &out, NULL, "troupe actors --json"), 0);
+	n = h_json_lines(c, out, &objs);
+	for (int i = 0; i < n; i++) {
+		if (h_jstr(objs[i], "key") == NULL ||
+		    strcmp(h_jstr(objs[i], "key"), key) != 0 ||
+		    !json_object_object_get_ex(objs[i], "replicas", &reps))
+			continue;
+		for (size_t j = 0; j < json_object_array_length(reps); j++) {
+			if (pids != NULL && k < MAX_PIDS)
+				pids[k] = (int)h_jint(
+				    json_object_array_get_idx(reps, j), "pid");
+			k++;
+		}
+	}
+	return k;
+}
+
+/* A registered environment of 3 replicas serves a 50-item map, in order,
+ * with never more than 3 replica processes alive; a second map within
+ * the TTL runs on the very same processes (no process starts). */
+static void
+test_registered_actor_warm(void **state)
+{
+	h_cluster           *c = h_start(&(h_opts){.workers = 2, .slots = 4});
+	Troupe__ItemResult **items;
+	const Troupe__Execution *e;
+	const char              *id;
+	int     pids[MAX_PIDS], before[MAX_PIDS], n, nb, most = 0;
+	int     listed_most = 0;
+	int64_t deadline;
+
+	assert_int_equal(
+	    h_run(c, NULL, NULL,
+	          "troupe actor create anomaly --cmd 'python3 "
+	          "%s/tests/bench/actors/detect.py --work-ms 20' --replicas 3 "
+	          "--ttl 30",
+	          src_dir()),
+	    0);
+	assert_int_equal(h_run(c, NULL, NULL, "seq 50 > items"), 0);
+	/* (--cmd is only a placeholder: the CLI wants one; the replicas run
+	 * the environment's command.) */
+	id =
+	    h_map_detach(c, NULL, "--actor anomaly --cmd detect --items items");
+	/* Count the replicas while it runs. */
+	deadline = h_now_ms() + 120000;
+	do {
+		n = procs(c, "TROUPE_ACTOR=anomaly", "python", pids);
+		most = n > most ? n : most;
+		n = listed_replicas(c, "anomaly", NULL);
+		listed_most = n > listed_most ? n : listed_most;
+		e = h_execution(c, id);
+		if (h_now_ms() > deadline)
+			h_fail(c, "the map did not finish within 120 s");
+	} while (!h_phase_done(e->phase));
+	fprintf(stderr, "at most %d replica processes, %d listed\n", most,
+	        listed_most);
+	assert_true(most >= 1 && most <= 3);
+	assert_true(listed_most <= 3);
+	assert_int_equal(e->phase, TROUPE__PHASE__PHASE_SUCCEEDED);
+	assert_int_equal(h_outputs(c, id, &items), 50);
+	for (int i = 0; i < 50; i++) {
+		const char *want = i + 1 > 11 ? "true" : "false";
+
+		assert_int_equal(items[i]->state,
+		                 TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
+		assert_int_equal(items[i]->output.len, strlen(want));
+		assert_memory_equal(items[i]->output.data, want, strlen(want));
+	}
+
+	/* The second map: the same processes, none started or stopped. */
+	nb = procs(c, "TROUPE_ACTOR=anomaly", "python", before);
+	assert_true(nb >= 1 && nb <= 3);
+	id =
+	    h_map_detach(c, NULL, "--actor anomaly --cmd detect --items items");
+	deadline = h_now_ms() + 120000;
+	do {
+		n = procs(c, "TROUPE_ACTOR=anomaly", "python", pids);
+		assert_true(n <= 3);
+		e = h_execution(c, id);
+		if (h_now_ms() > deadline)
+			h_fail(c, "the map did not finish within 120 s");
+	} while (!h_phase_done(e->phase));
+	assert_int_equal(e->phase, TROUPE__PHASE__PHASE_SUCCEEDED);
+	n = procs(c, "TROUPE_ACTOR=anomaly", "python", pids);
+	qsort(before, (size_t)nb, sizeof(int), cmp_int);
+	qsort(pids, (size_t)n, sizeof(int), cmp_int);
+	assert_int_equal(n, nb);
+	assert_memory_equal(pids, before, (size_t)n * sizeof(int));
+	/* What the scheduler lists is what runs (shim pids lead groups). */
+	n = listed_replicas(c, "anomaly", pids);
+	assert_int_equal(n, nb);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(kill(pids[i], 0), 0);
+	h_done(c);
+}
+
+/* Ad hoc replicas: the same command again finds the same processes
+ * (their pids are in the outputs); idle past --ttl they exit and leave
+ * `troupe actors`. */
+static void
+test_adhoc_reuse_and_ttl(void **state)
+{
+	h_cluster  *c = h_start(&(h_opts){.workers = 1, .slots = 4});
+	char       *out1, *out2, **lines;
+	int         pids[MAX_PIDS], n, ok = 0;
+	int64_t     t0, dt;
+	const char *cmd = "--cmd 'while read x; do echo \"$x $$\"; done' "
+	                  "--replicas 2 --ttl 2";
+
+	assert_int_equal(h_run(c, &out1, NULL, "seq 20 | troupe map %s", cmd),
+	                 0);
+	assert_int_equal(h_run(c, &out2, NULL, "seq 20 | troupe map %s", cmd),
+	                 0);
+	t0 = h_now_ms();
+	/* Every pid of the second run served the first one too. */
+	n = h_split(c, out2, &lines);
+	assert_int_equal(n, 20);
+	for (int i = 0; i < n; i++) {
+		char        want[16];
+		const char *pid = strchr(lines[i], ' ');
+
+		snprintf(want, sizeof(want), "%d ", i + 1);
+		assert_true(strncmp(lines[i], want, strlen(want)) == 0);
+		assert_non_null(pid);
+		if (strstr(out1, pid) != NULL)
+			ok++;
+	}
+	assert_int_equal(ok, 20);
+	n = procs(c, "TROUPE_REPLICA=", NULL, pids);
+	assert_true(n > 0);
+
+	/* Gone from the process table and from the list after the TTL. */
+	while (h_now_ms() - t0 < 15000 &&
+	       procs(c, "TROUPE_REPLICA=", NULL, pids) > 0)
+		usleep(50000);
+	dt = h_now_ms() - t0;
+	assert_int_equal(procs(c, "TROUPE_REPLICA=", NULL, pids), 0);
+	fprintf(stderr, "replicas gone %lld ms after the last item\n",
+	        (long long)dt);
+	assert_true(dt >= 1500);
+	while (h_now_ms() - t0 < 15000) {
+		assert_int_equal(h_run(c, &out1, NULL, "troupe actors"), 0);
+		if (strstr(out1, "0/2") != NULL)
+			break;
+		usleep(100000);
+	}
+	h_assert_contains(out1, "0/2");
+	h_done(c);
+}
+
+/* A poison item kills every replica it touches: it ends FAILED with the
+ * replica's stderr while every other item succeeds; the replicas are
+ * replaced while work remains. */
+static void
+test_poison_item(void **state)
+{
+	h_cluster           *c = h_start(&(h_opts){.workers = 2, .slots = 2});
+	Troupe__ItemResult **items;
+	const Troupe__Execution *e;
+	const char              *id;
+
+	assert_int_equal(
+	    h_run(c, NULL, NULL, "(seq 10; echo poison; seq 11 20) > items"),
+	    0);
+	id = h_map_detach(
+	    c, NULL,
+	    "--items items --replicas 2 --ttl 30 --min-success-ratio 0 --cmd "
+	    "'while read x; do [ \"$x\" = poison ] && { echo \"poisoned by "
+	    "$x\" >&2; exit 3; }; echo \"ok $x\"; done'");
+	e = h_wait_done(c, id, 120000);
+	assert_int_equal(h_outputs(c, id, &items), 21);
+	for (int i = 0; i < 21; i++) {
+		char want[16];
+
+		if (i == 10) {
+			assert_int_equal(items[i]->state,
+			                 TROUPE__ITEM_STATE__ITEM_FAILED);
+			h_assert_contains(items[i]->error,
+			                  "poisoned by poison");
+			h_assert_contains(items[i]->error, "died (exit 3)");
+			assert_true(items[i]->attempts > 1);
+			continue;
+		}
+		snprintf(want, sizeof(want), "ok %d", i < 10 ? i + 1 : i);
+		if (items[i]->state != TROUPE__ITEM_STATE__ITEM_SUCCEEDED)
+			h_fail(c, "item %d: %s", i, items[i]->error);
+		assert_int_equal(items[i]->output.len, strlen(want));
+		assert_memory_equal(items[i]->output.data, want, strlen(want));
+	}
+	assert_int_equal(e->counts->failed, 1);
+	assert_int_equal(e->counts->succeeded, 20);
+	h_done(c);
+}
+
+/* The lines protocol cannot carry an item holding a newline: refused at
+ * submission with a clear error. */
+static void
+test_newline_refused(void **state)
+{
+	h_cluster                     *c = h_start(&(h_opts){.workers = 1});
+	Troupe__CreateExecutionRequest req =
+	    TROUPE__CREATE_EXECUTION_REQUEST__INIT;
+	Troupe__ExecutionSpec         spec = TROUPE__EXECUTION_SPEC__INIT;
+	Troupe__ActorEnv              env = TROUPE__ACTOR_ENV__INIT;
+	Troupe__CreateExecutionReply *rep = NULL;
+	ProtobufCBinaryData           items[2] = {
+	              {1, (uint8_t *)"a"},
+	              {3, (uint8_t *)"b\nc"},
+        };
+
+	spec.command = "cat";
+	env.replica_count = 1;
+	env.ttl_seconds = 5;
+	spec.adhoc_actor = &env;
+	req.spec = &spec;
+	req.items = items;
+	req.n_items = 2;
+	req.seal = true;
+	assert_int_equal(
+	    H_CALL(c, CreateExecution, &req, create_execution, &rep),
+	    TROUPE_EINVAL);
+	h_assert_icontains(troupe_client_error(h_client(c)), "newline");
+	h_done(c);
+}
+
+/* The frames protocol with the Python helper: per-item errors, and the
+ * replica goes on. */
+static void
+test_frames(void **state)
+{
+	h_cluster           *c = h_start(&(h_opts){.workers = 1, .slots = 2});
+	Troupe__ItemResult **items;
+	const char          *id;
+	const char          *want[] = {"false", "true", NULL, "true"};
+
+	id = h_map_detach(c, "5\n20\nnot-a-number\n12\n",
+	                  "--replicas 1 --ttl 30 --protocol frames "
+	                  "--min-success-ratio 0 --cmd 'python3 "
+	                  "%s/tests/bench/actors/detect.py --frames'",
+	                  src_dir());
+	(void)h_wait_done(c, id, 60000);
+	assert_int_equal(h_outputs(c, id, &items), 4);
+	for (int i = 0; i < 4; i++) {
+		if (want[i] == NULL) {
+			assert_int_equal(items[i]->state,
+			                 TROUPE__ITEM_STATE__ITEM_FAILED);
+			h_assert_contains(items[i]->error, "not-a-number");
+			/* A per-item error: no retry, not the system's. */
+			assert_int_equal(items[i]->attempts, 1);
+			continue;
+		}
+		assert_int_equal(items[i]->state,
+		                 TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
+		assert_int_equal(items[i]->output.len, strlen(want[i]));
+		assert_memory_equal(items[i]->output.data, want[i],
+		                    strlen(want[i]));
+	}
+	h_done(c);
+}
+
+/* --timeout kills and replaces the replica; --max-items recycles one
+ * after N items (new pid, same replica). */
+static void
+test_timeout_and_recycling(void **state)
+{
+	h_cluster           *c = h_start(&(h_opts){.workers = 1, .slots = 2});
+	Troupe__ItemResult **items;
+	const char          *id;
+	char                *out, **lines;
+	int                  n, pids[MAX_PIDS];
+	int64_t              deadline;
+
+	id = h_map_detach(c, "a\nslow\nb\n",
+	                  "--replicas 1 --ttl 30 --timeout 0.5 "
+	                  "--min-success-ratio 0 --cmd 'while read x; do [ "
+	                  "\"$x\" = slow ] && sleep 30; echo \"r$x\"; done'");
+	(void)h_wait_done(c, id, 60000);
+	assert_int_equal(h_outputs(c, id, &items), 3);
+	assert_int_equal(items[1]->state, TROUPE__ITEM_STATE__ITEM_FAILED);
+	h_assert_contains(items[1]->error, "timed out after 500 ms");
+	assert_int_equal(items[0]->state, TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
+	assert_int_equal(items[2]->state, TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
+	assert_memory_equal(items[2]->output.data, "rb", 2);
+	/* The killed replica's sleep went with it. */
+	deadline = h_now_ms() + 5000;
+	while (procs(c, "TROUPE_REPLICA=", "sleep", pids) > 0 &&
+	       h_now_ms() < deadline)
+		usleep(50000);
+	assert_int_equal(procs(c, "TROUPE_REPLICA=", "sleep", pids), 0);
+
+	assert_int_equal(h_run(c, NULL, NULL,
+	                       "troupe actor create rec --cmd 'while read x; "
+	                       "do echo $$; done' --replicas 1 --max-items 3"),
+	                 0);
+	assert_int_equal(
+	    h_run(c, &out, NULL, "seq 9 | troupe map --actor rec --cmd rec"),
+	    0);
+	n = h_split(c, out, &lines);
+	assert_int_equal(n, 9);
+	for (int i = 0; i < 9; i++) {
+		assert_string_equal(lines[i], lines[i / 3 * 3]);
+		if (i % 3 == 0 && i > 0)
+			assert_string_not_equal(lines[i], lines[i - 3]);
+	}
+	h_done(c);
+}
+
+/* SIGTERM: the worker stops its replicas (SIGTERM, then SIGKILL after a
+ * grace) and exits 0; no replica process is left. */
+static void
+test_worker_sigterm_stops_replicas(void **state)
+{
+	h_cluster *c = h_start(&(h_opts){.workers = 1, .slots = 4});
+	int        pids[MAX_PIDS], st;
+
+	assert_int_equal(
+	    h_run(c, NULL, NULL,
+	          "seq 6 | troupe map --replicas 3 --ttl 60 --cmd 'trap \"\" "
+	          "TERM; while read x; do echo $x; done'"),
+	    0);
+	assert_true(procs(c, "TROUPE_REPLICA=", NULL, pids) > 0);
+	st = h_kill_worker(c, 0, SIGTERM);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		h_fail(c, "worker: wait status %#x after SIGTERM, want 0", st);
+	wait_no_procs(c, "TROUPE_REPLICA=", 1000, "after the worker exited");
+	h_done(c);
+}
+
+/* SIGKILL: nothing the worker started survives it, neither replicas nor
+ * per-item processes (troupe-shim takes them down). */
+static void
+test_worker_kill9_no_orphans(void **state)
+{
+	h_cluster *c = h_start(&(h_opts){.workers = 1, .slots = 4});
+	int        pids[MAX_PIDS];
+	int64_t    deadline;
+
+	assert_int_equal(
+	    h_run(c, NULL, NULL,
+	          "seq 4 | troupe map --replicas 2 --ttl 60 --cmd 'while read "
+	          "x; do echo $x; done'"),
+	    0);
+	(void)h_map_detach(c, "1\n2\n", "--cmd 'sleep 60 & sleep 61'");
+	deadline = h_now_ms() + 30000;
+	while (procs(c, "TROUPE_EXECUTION=", "sleep", pids) < 4 &&
+	       h_now_ms() < deadline)
+		usleep(50000);
+	assert_int_equal(procs(c, "TROUPE_EXECUTION=", "sleep", pids), 4);
+	assert_true(procs(c, "TROUPE_REPLICA=", NULL, pids) >= 2);
+	(void)h_kill_worker(c, 0, SIGKILL);
+	wait_no_procs(c, "TROUPE_REPLICA=", 10000, "replicas after SIGKILL");
+	wait_no_procs(c, "TROUPE_EXECUTION=", 10000,
+	              "item processes after SIGKILL");
+	h_done(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    H_TEST(test_registered_actor_warm),
+	    H_TEST(test_adhoc_reuse_and_ttl),
+	    H_TEST(test_poison_item),
+	    H_TEST(test_newline_refused),
+	    H_TEST(test_frames),
+	    H_TEST(test_timeout_and_recycling),
+	    H_TEST(test_worker_sigterm_stops_replicas),
+	    H_TEST(test_worker_kill9_no_orphans),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
