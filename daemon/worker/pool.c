@@ -149,6 +149,22 @@ pool_listed_env(const pool *p, const char *key)
 	return false;
 }
 
+/* Takes id off the last list: it must not come back by pool_submit (the
+ * scheduler stopped it, or it was given up). */
+static void
+pool_unlist(pool *p, const char *id)
+{
+	for (size_t i = 0; i < p->n_last; i++)
+		if (strcmp(p->last_ids[i], id) == 0) {
+			free(p->last_ids[i]);
+			free(p->last_keys[i]);
+			p->last_ids[i] = p->last_ids[p->n_last - 1];
+			p->last_keys[i] = p->last_keys[p->n_last - 1];
+			p->n_last--;
+			return;
+		}
+}
+
 /* Frees the environments nothing refers to any more. */
 static void
 pool_env_gc(pool *p)
@@ -503,6 +519,7 @@ pool_on_exit(void *arg, replica *proc)
 		         r->id, e->key, r->deaths, how,
 		         tail[0] != '\0' ? ": " : "", tail);
 		log_warn("%.300s; giving it up", msg);
+		pool_unlist(p, r->id);
 		pool_rep_unlink(p, r);
 		if (!pool_env_has_usable(p, e, NULL))
 			pool_fail_queue(p, e, msg);
@@ -624,6 +641,7 @@ pool_stop(pool *p, const char *id)
 	if (r == NULL || r->stop_wanted)
 		return;
 	log_debug("replica %s of %s: the scheduler stops it", id, r->env->key);
+	pool_unlist(p, id);
 	r->stop_wanted = true;
 	r->recycle = false;
 	if (r->proc == NULL)
@@ -661,6 +679,16 @@ pool_submit(pool *p, const char *env_key, pool_item *it, char *why,
 		snprintf(why, whylen, "no replica of %s on this worker",
 		         env_key);
 		return TROUPE_ENOTFOUND;
+	}
+	/* The scheduler refuses these; one that slipped through would put
+	 * the replica's answers out of step with its items. */
+	if (e->env->protocol == TROUPE__PROTOCOL__PROTOCOL_LINES &&
+	    it->item->input.len > 0 &&
+	    memchr(it->item->input.data, '\n', it->item->input.len) != NULL) {
+		snprintf(why, whylen,
+		         "the item holds a newline, which the lines protocol "
+		         "cannot carry (use --protocol frames)");
+		return TROUPE_EINVAL;
 	}
 	it->started_ms = 0;
 	pool_push(e, it, false);

@@ -91,8 +91,10 @@ void pool_stop(pool *p, const char *id);
 
 /* Queues it for a replica of environment env_key.  Returns 0 (done will
  * report it), or TROUPE_ENOTFOUND when no replica of env_key is here or
- * can be restarted, TROUPE_ESTATE after pool_shutdown, TROUPE_ENOMEM:
- * then it is not the pool's and why holds the reason to report. */
+ * can be restarted, TROUPE_EINVAL for an item that the environment's
+ * protocol cannot carry (a newline in lines: the item's own failure),
+ * TROUPE_ESTATE after pool_shutdown, TROUPE_ENOMEM: then it is not the
+ * pool's and why holds the reason to report. */
 int pool_submit(pool *p, const char *env_key, pool_item *it, char *why,
                 size_t whylen);
 

@@ -449,6 +449,7 @@ wk_take(workerd *w, Troupe__PullReply *pr)
 			const Troupe__WorkItem *it = sh->items[i];
 			wk_attempt             *a;
 			char                    why[160];
+			int                     rv;
 
 			if (wk_list_find(&w->running, sh->execution, it->index,
 			                 it->attempt) != NULL ||
@@ -481,10 +482,11 @@ wk_take(workerd *w, Troupe__PullReply *pr)
 			a->pi.item = it;
 			a->pi.timeout_ms = sh->task->timeout_ms;
 			wk_list_push(&w->actors, a);
-			if (pool_submit(w->pool, sh->env_key, &a->pi, why,
-			                sizeof(why)) != 0) {
+			if ((rv = pool_submit(w->pool, sh->env_key, &a->pi, why,
+			                      sizeof(why))) != 0) {
 				wk_list_remove(&w->actors, a);
-				wk_fail_now(w, sh->execution, it, true, why);
+				wk_fail_now(w, sh->execution, it,
+				            rv != TROUPE_EINVAL, why);
 				wk_attempt_free(a);
 			}
 		}
