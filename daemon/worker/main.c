@@ -17,7 +17,7 @@
 
 #include "conf.h"
 #include "log.h"
-#include "spawn.h"
+#include "launch.h"
 #include "troupe/error.h"
 #include "troupe/home.h"
 #include "workerd.h"
@@ -472,7 +472,7 @@ main(int argc, char **argv)
 	wc.drain_timeout_ms = m.drain_timeout_s * 1000;
 	wc.signals = true;
 	/* Commands run under troupe-shim, so that none outlives us. */
-	if ((shim = spawn_find_shim()) == NULL)
+	if ((shim = launch_find_shim()) == NULL)
 		log_warn("troupe-shim is not beside troupe-worker: the "
 		         "processes of items and replicas may outlive this "
 		         "worker if it is killed with SIGKILL");

@@ -19,7 +19,7 @@
 #include "log.h"
 #include "replica.h"
 #include "runner.h"
-#include "spawn.h"
+#include "launch.h"
 #include "troupe/actor.h"
 #include "troupe/error.h"
 
@@ -697,7 +697,7 @@ replica_spawn(replica *r, const replica_conf *c)
 	const Troupe__ActorEnv *e = c->env;
 	uv_process_options_t    opts;
 	uv_stdio_container_t    stdio[3];
-	spawn_args              args = {0};
+	launch_args             args = {0};
 	char                  **env = NULL;
 	char                   *own[2] = {NULL, NULL};
 	char *const            *sets[2] = {e->env, own};
@@ -714,8 +714,8 @@ replica_spawn(replica *r, const replica_conf *c)
 		rv = TROUPE_ENOMEM;
 		goto fail;
 	}
-	if ((rv = spawn_env(sets, sizes, 2, &env)) != 0 ||
-	    (rv = spawn_args_make(&args, c->shim, e->command, mem)) != 0)
+	if ((rv = launch_env(sets, sizes, 2, &env)) != 0 ||
+	    (rv = launch_args_make(&args, c->shim, e->command, mem)) != 0)
 		goto fail;
 	memset(&opts, 0, sizeof(opts));
 	opts.file = args.argv[0];
@@ -749,7 +749,7 @@ replica_spawn(replica *r, const replica_conf *c)
 	}
 	rv = 0;
 fail:
-	spawn_args_clear(&args);
+	launch_args_clear(&args);
 	free(env);
 	free(own[0]);
 	free(own[1]);

@@ -18,7 +18,7 @@
 #include "quote.h"
 #include "report.h"
 #include "runner.h"
-#include "spawn.h"
+#include "launch.h"
 #include "troupe/error.h"
 
 #define RUNNER_READ_CHUNK (64u << 10)
@@ -349,7 +349,7 @@ runner_env(const Troupe__TaskSpec *task, const Troupe__ItemReport *rep,
 		own[2] = NULL;
 	if (own[0] == NULL || own[1] == NULL || own[2] == NULL)
 		return TROUPE_ENOMEM;
-	return spawn_env(sets, sizes, 2, envp);
+	return launch_env(sets, sizes, 2, envp);
 }
 
 /* Spawns the command; on failure records why (the attempt then fails
@@ -362,7 +362,7 @@ runner_spawn(runner *r, uv_loop_t *loop, const Troupe__TaskSpec *task)
 	char                *cmd = NULL;
 	char               **env = NULL;
 	char                *own[3] = {NULL, NULL, NULL};
-	spawn_args           args = {0};
+	launch_args          args = {0};
 	char                 why[256];
 	int                  rv;
 
@@ -378,7 +378,7 @@ runner_spawn(runner *r, uv_loop_t *loop, const Troupe__TaskSpec *task)
 		goto fail;
 	if ((rv = runner_env(task, r->rep, &env, own)) != 0)
 		goto fail;
-	if ((rv = spawn_args_make(&args, r->shim, cmd, 0)) != 0)
+	if ((rv = launch_args_make(&args, r->shim, cmd, 0)) != 0)
 		goto fail;
 	memset(&opts, 0, sizeof(opts));
 	opts.file = args.argv[0];
@@ -418,7 +418,7 @@ runner_spawn(runner *r, uv_loop_t *loop, const Troupe__TaskSpec *task)
 	}
 	rv = 0;
 fail:
-	spawn_args_clear(&args);
+	launch_args_clear(&args);
 	free(cmd);
 	free(env);
 	for (size_t i = 0; i < 3; i++)

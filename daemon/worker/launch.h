@@ -12,42 +12,42 @@
  *
  * No state, no threads: plain functions.
  */
-#ifndef TROUPE_WORKER_SPAWN_H
-#define TROUPE_WORKER_SPAWN_H
+#ifndef TROUPE_WORKER_LAUNCH_H
+#define TROUPE_WORKER_LAUNCH_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* The argument vector of one command.  Filled by spawn_args_make, cleared
- * by spawn_args_clear; argv points into the struct and into cmd. */
-typedef struct spawn_args {
+/* The argument vector of one command.  Filled by launch_args_make, cleared
+ * by launch_args_clear; argv points into the struct and into cmd. */
+typedef struct launch_args {
 	char *argv[10];
 	char  ppid[24];
 	char  mem[24];
 	char *owned; /* the command rewritten for a memory cap, or NULL */
-} spawn_args;
+} launch_args;
 
 /* Fills a for running cmd (which must outlive a) through shim (NULL: plain
  * /bin/sh), with its address space capped at mem_bytes when that is not
  * 0 (the shim sets RLIMIT_AS; plain sh gets `ulimit -v KiB; exec` in
  * front).  Returns 0 or TROUPE_ENOMEM. */
-int spawn_args_make(spawn_args *a, const char *shim, const char *cmd,
-                    uint64_t mem_bytes);
+int launch_args_make(launch_args *a, const char *shim, const char *cmd,
+                     uint64_t mem_bytes);
 
 /* Frees what a holds.  Accepts a zeroed struct. */
-void spawn_args_clear(spawn_args *a);
+void launch_args_clear(launch_args *a);
 
 /* Builds a child's environment: the daemon's own, then each of the n_sets
  * lists sets[i] of sizes[i] KEY=VALUE strings, a later value for a key
  * overriding an earlier one (entries without '=' are skipped).  *envp is a
  * malloc'd NULL-terminated array the caller frees (free(*envp) only: the
  * strings stay the caller's and environ's).  Returns 0 or TROUPE_ENOMEM. */
-int spawn_env(char *const *const *sets, const size_t *sizes, size_t n_sets,
-              char ***envp);
+int launch_env(char *const *const *sets, const size_t *sizes, size_t n_sets,
+               char ***envp);
 
 /* Returns the path of troupe-shim beside the running executable
  * (/proc/self/exe) when it is there and executable, else NULL.  The
  * caller frees it. */
-char *spawn_find_shim(void);
+char *launch_find_shim(void);
 
 #endif

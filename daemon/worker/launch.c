@@ -1,6 +1,6 @@
 /*
  * Argument vectors and environments of the worker's children (see
- * spawn.h).
+ * launch.h).
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -10,14 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "spawn.h"
+#include "launch.h"
 #include "troupe/error.h"
 
 extern char **environ;
 
 int
-spawn_args_make(spawn_args *a, const char *shim, const char *cmd,
-                uint64_t mem_bytes)
+launch_args_make(launch_args *a, const char *shim, const char *cmd,
+                 uint64_t mem_bytes)
 {
 	size_t n = 0;
 
@@ -56,7 +56,7 @@ spawn_args_make(spawn_args *a, const char *shim, const char *cmd,
 }
 
 void
-spawn_args_clear(spawn_args *a)
+launch_args_clear(launch_args *a)
 {
 	free(a->owned);
 	a->owned = NULL;
@@ -64,7 +64,7 @@ spawn_args_clear(spawn_args *a)
 
 /* True when entry (KEY=VALUE) sets the variable named in set (KEY=...). */
 static bool
-spawn_same_key(const char *entry, const char *set)
+launch_same_key(const char *entry, const char *set)
 {
 	size_t n = strcspn(set, "=");
 
@@ -74,20 +74,20 @@ spawn_same_key(const char *entry, const char *set)
 /* True when a later entry (a later list, or later in the same list) sets
  * the same variable as sets[s][i]. */
 static bool
-spawn_shadowed(char *const *const *sets, const size_t *sizes, size_t n_sets,
-               size_t s, size_t i, const char *entry)
+launch_shadowed(char *const *const *sets, const size_t *sizes, size_t n_sets,
+                size_t s, size_t i, const char *entry)
 {
 	for (size_t t = s; t < n_sets; t++)
 		for (size_t j = t == s ? i + 1 : 0; j < sizes[t]; j++)
 			if (strchr(sets[t][j], '=') != NULL &&
-			    spawn_same_key(entry, sets[t][j]))
+			    launch_same_key(entry, sets[t][j]))
 				return true;
 	return false;
 }
 
 int
-spawn_env(char *const *const *sets, const size_t *sizes, size_t n_sets,
-          char ***envp)
+launch_env(char *const *const *sets, const size_t *sizes, size_t n_sets,
+           char ***envp)
 {
 	size_t n = 1, k = 0;
 	char **env = NULL;
@@ -99,13 +99,13 @@ spawn_env(char *const *const *sets, const size_t *sizes, size_t n_sets,
 	if ((env = calloc(n, sizeof(*env))) == NULL)
 		return TROUPE_ENOMEM;
 	for (char **e = environ; *e != NULL; e++)
-		if (!spawn_shadowed(sets, sizes, n_sets, 0, (size_t)-1, *e))
+		if (!launch_shadowed(sets, sizes, n_sets, 0, (size_t)-1, *e))
 			env[k++] = *e;
 	for (size_t s = 0; s < n_sets; s++)
 		for (size_t i = 0; i < sizes[s]; i++)
 			if (strchr(sets[s][i], '=') != NULL &&
-			    !spawn_shadowed(sets, sizes, n_sets, s, i,
-			                    sets[s][i]))
+			    !launch_shadowed(sets, sizes, n_sets, s, i,
+			                     sets[s][i]))
 				env[k++] = sets[s][i];
 	env[k] = NULL;
 	*envp = env;
@@ -113,7 +113,7 @@ spawn_env(char *const *const *sets, const size_t *sizes, size_t n_sets,
 }
 
 char *
-spawn_find_shim(void)
+launch_find_shim(void)
 {
 	char    exe[PATH_MAX];
 	char   *slash, *path = NULL;
