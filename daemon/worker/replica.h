@@ -2,7 +2,7 @@
  * One process of an actor replica (DESIGN.md, "Actor semantics" and "How a
  * task process talks"): `/bin/sh -c env.command` started once, detached in
  * a process group of its own (under troupe-shim when there is one, see
- * spawn.h), with TROUPE_REPLICA and TROUPE_ACTOR in its environment and
+ * launch.h), with TROUPE_REPLICA and TROUPE_ACTOR in its environment and
  * its address space capped at env.resources.mem_bytes.  It serves one item
  * at a time over the environment's protocol:
  *  - lines: the item and "\n" on stdin; the next line of stdout, without

@@ -4,7 +4,7 @@
  * the item's bytes on stdin, stdout as the output, the tail of stderr as
  * the error, TROUPE_EXECUTION/TROUPE_ITEM/TROUPE_ATTEMPT in the
  * environment.  Each process is the leader of a new session, so a timeout
- * or a kill reaches everything it started; under troupe-shim (spawn.h) it
+ * or a kill reaches everything it started; under troupe-shim (launch.h) it
  * also dies with the worker.
  *
  * Threading contract: a runner lives on one libuv loop and every function
@@ -38,7 +38,7 @@ typedef struct runner_opts {
 	unsigned exit_grace_ms; /* how long to wait for the pipes to close
 	                           after the process exits; 0: 1000 */
 	const char *shim;       /* troupe-shim to run commands under (see
-	                           spawn.h), NULL: none; must outlive every
+	                           launch.h), NULL: none; must outlive every
 	                           runner started with these options */
 } runner_opts;
 
