@@ -3,6 +3,7 @@
  * fake scheduler: an nng rep socket served by two threads, scripted per
  * test.  Real processes run the items.  Every wait is bounded.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <setjmp.h>
@@ -63,6 +64,15 @@ typedef struct fake {
 	fake_result held[FAKE_MAX];
 	fake_result results[FAKE_MAX];
 	size_t      n_results;
+
+	/* The replicas listed by the last Pull, and what was seen. */
+	size_t   n_replicas;
+	char     replica_id[32];
+	uint32_t replica_pid;
+	uint64_t replica_served;
+	int      replica_state;
+	int      pulls_with_served;  /* listing a replica with >= 3 items */
+	int      empty_after_served; /* then listing none */
 } fake;
 
 static nng_msg *
@@ -132,6 +142,20 @@ fake_pull(fake *f, const Troupe__Request *req)
 	f->pulls++;
 	known = strcmp(in->worker_id, f->worker_id) == 0;
 	if (known) {
+		f->n_replicas = in->n_replicas;
+		if (in->n_replicas > 0) {
+			const Troupe__ReplicaStatus *r = in->replicas[0];
+
+			snprintf(f->replica_id, sizeof(f->replica_id), "%s",
+			         r->replica_id);
+			f->replica_pid = r->pid;
+			f->replica_served = r->items_served;
+			f->replica_state = r->state;
+			if (r->items_served >= 3)
+				f->pulls_with_served++;
+		} else if (f->pulls_with_served > 0) {
+			f->empty_after_served++;
+		}
 		body = f->pull_body;
 		len = f->pull_len;
 		f->pull_body = NULL;
@@ -323,6 +347,59 @@ fake_set_pull(fake *f, const char *cmd, const char **inputs, size_t n,
 		cp[i] = (Troupe__ItemRef *)&cancels[i];
 	pr.cancels = cp;
 	pr.n_cancels = n_cancels;
+	assert_int_equal(troupe_pack(&pr.base, &buf, &len), 0);
+	pthread_mutex_lock(&f->mtx);
+	free(f->pull_body);
+	f->pull_body = buf;
+	f->pull_len = len;
+	pthread_mutex_unlock(&f->mtx);
+}
+
+/* Queues a Pull reply that starts replica r-1 of environment "e" (cmd,
+ * lines, ttl seconds) when cmd is not NULL, with one shard of items for
+ * environment env_key. */
+static void
+fake_set_pull_actor(fake *f, const char *cmd, uint32_t ttl, const char *env_key,
+                    const char **inputs, size_t n)
+{
+	Troupe__PullReply     pr = TROUPE__PULL_REPLY__INIT;
+	Troupe__Shard         sh = TROUPE__SHARD__INIT;
+	Troupe__Shard        *shp[1] = {&sh};
+	Troupe__TaskSpec      task = TROUPE__TASK_SPEC__INIT;
+	Troupe__ReplicaStart  rs = TROUPE__REPLICA_START__INIT;
+	Troupe__ReplicaStart *rsp[1] = {&rs};
+	Troupe__ActorEnv      env = TROUPE__ACTOR_ENV__INIT;
+	Troupe__WorkItem      items[FAKE_MAX];
+	Troupe__WorkItem     *itp[FAKE_MAX];
+	uint8_t              *buf = NULL;
+	size_t                len = 0;
+
+	task.command = "unused";
+	sh.execution = "ex-1";
+	sh.task = &task;
+	sh.env_key = (char *)env_key;
+	for (size_t i = 0; i < n; i++) {
+		troupe__work_item__init(&items[i]);
+		items[i].index = i;
+		items[i].attempt = 1;
+		items[i].input.data = (uint8_t *)inputs[i];
+		items[i].input.len = strlen(inputs[i]);
+		itp[i] = &items[i];
+	}
+	sh.items = itp;
+	sh.n_items = n;
+	pr.shards = shp;
+	pr.n_shards = 1;
+	if (cmd != NULL) {
+		env.command = (char *)cmd;
+		env.replica_count = 1;
+		env.ttl_seconds = ttl;
+		rs.replica_id = "r-1";
+		rs.env_key = "e";
+		rs.env = &env;
+		pr.start_replicas = rsp;
+		pr.n_start_replicas = 1;
+	}
 	assert_int_equal(troupe_pack(&pr.base, &buf, &len), 0);
 	pthread_mutex_lock(&f->mtx);
 	free(f->pull_body);
@@ -564,6 +641,106 @@ test_drain_finishes_and_reports(void **state)
 	assert_true(f.pulls <= h.pulls_at_stop + 1);
 }
 
+static bool
+check_ttl_seen(harness *h)
+{
+	bool done;
+
+	pthread_mutex_lock(&h->f->mtx);
+	done = h->f->n_results == 3 && h->f->empty_after_served > 0;
+	pthread_mutex_unlock(&h->f->mtx);
+	return done;
+}
+
+/* A replica started by the Pull reply serves the shard's items (lines:
+ * the output is the line); every Pull lists it; idle past its TTL it
+ * goes, and the next Pull lists nothing. */
+static void
+test_actor_replica_serves_and_expires(void **state)
+{
+	const char *in[] = {"a", "b", "c"};
+	fake        f;
+	harness     h = {0};
+
+	fake_start(&f);
+	fake_set_pull_actor(&f,
+	                    "while read x; do echo \"$TROUPE_REPLICA $x\"; "
+	                    "done",
+	                    1, "e", in, 3);
+	assert_int_equal(harness_run(&h, &f, check_ttl_seen, 1), 0);
+	fake_stop(&f);
+	for (uint64_t i = 0; i < 3; i++) {
+		fake_result *r = find_result(&f, i);
+		char         want[16];
+
+		assert_non_null(r);
+		snprintf(want, sizeof(want), "r-1 %s", in[i]);
+		assert_int_equal(r->state, TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
+		assert_string_equal(r->output, want);
+	}
+	assert_true(f.pulls_with_served > 0);
+	assert_int_equal(f.n_replicas, 0);
+}
+
+static bool
+check_listed_busy_done(harness *h)
+{
+	bool done;
+
+	pthread_mutex_lock(&h->f->mtx);
+	done = h->f->n_results == 3 && h->f->pulls_with_served > 0;
+	pthread_mutex_unlock(&h->f->mtx);
+	return done;
+}
+
+/* Stopping the worker stops its replicas: it exits 0 with no replica
+ * process left (the command ignores SIGTERM: SIGKILL after the grace). */
+static void
+test_actor_drain_stops_replicas(void **state)
+{
+	const char *in[] = {"a", "b", "c"};
+	fake        f;
+	harness     h = {0};
+	int         gone = 0;
+
+	fake_start(&f);
+	fake_set_pull_actor(&f, "trap '' TERM; while read x; do echo $x; done",
+	                    60, "e", in, 3);
+	assert_int_equal(harness_run(&h, &f, check_listed_busy_done, 1), 0);
+	fake_stop(&f);
+	assert_string_equal(f.replica_id, "r-1");
+	assert_true(f.replica_pid > 0);
+	for (int i = 0; i < 300 && !gone; i++) {
+		gone = kill(-(pid_t)f.replica_pid, 0) != 0 && errno == ESRCH;
+		usleep(10000);
+	}
+	assert_true(gone);
+}
+
+static bool
+check_one_result(harness *h)
+{
+	return n_results(h->f) >= 1;
+}
+
+/* Items for an environment with no replica here fail at once, as a
+ * system failure, instead of waiting. */
+static void
+test_actor_no_replica_fails_fast(void **state)
+{
+	const char *in[] = {"a"};
+	fake        f;
+	harness     h = {0};
+
+	fake_start(&f);
+	fake_set_pull_actor(&f, NULL, 0, "nope", in, 1);
+	assert_int_equal(harness_run(&h, &f, check_one_result, 1), 0);
+	fake_stop(&f);
+	assert_int_equal(f.results[0].state, TROUPE__ITEM_STATE__ITEM_FAILED);
+	assert_true(f.results[0].system_failure);
+	assert_non_null(strstr(f.results[0].error, "no replica of nope"));
+}
+
 static void
 test_unauthenticated_exits_1(void **state)
 {
@@ -606,6 +783,9 @@ main(void)
 	    cmocka_unit_test(test_reregisters_and_keeps_results),
 	    cmocka_unit_test(test_cancel_kills_without_report),
 	    cmocka_unit_test(test_drain_finishes_and_reports),
+	    cmocka_unit_test(test_actor_replica_serves_and_expires),
+	    cmocka_unit_test(test_actor_drain_stops_replicas),
+	    cmocka_unit_test(test_actor_no_replica_fails_fast),
 	    cmocka_unit_test(test_unauthenticated_exits_1),
 	    cmocka_unit_test(test_bad_address),
 	};
