@@ -109,12 +109,14 @@ shim_exit_like(int status)
 int
 main(int argc, char **argv)
 {
-	const char        *cmd = NULL;
-	unsigned long long ppid = 0, mem = 0, grace = SHIM_GRACE_MS;
-	sigset_t           set, old;
-	pid_t              child;
-	long long          deadline = -1;
-	int                opt, status = 0;
+	/* volatile: they live across vfork(), which shares this frame. */
+	const char *volatile cmd = NULL;
+	volatile unsigned long long ppid = 0, mem = 0, grace = SHIM_GRACE_MS;
+	sigset_t                    set, old;
+	pid_t                       child;
+	volatile long long          deadline = -1;
+	volatile int                status = 0;
+	int                         opt;
 
 	while ((opt = getopt(argc, argv, "+p:m:g:c:")) != -1) {
 		switch (opt) {
