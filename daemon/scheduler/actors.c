@@ -20,6 +20,8 @@
 #include "troupe/envelope.h"
 #include "troupe/error.h"
 
+static void actors_unlink(worker *w, replica **pp);
+
 /* FNV-1a, 64 bits: the key of an ad hoc environment. */
 static uint64_t
 actors_hash(uint64_t h, const void *data, size_t len)
@@ -220,43 +222,6 @@ actors_fits(const worker *w, const actor_env *env)
 	return true;
 }
 
-bool
-actors_make_room(sched *s, worker *w, actor_env *env)
-{
-	replica *r;
-
-	/* Each replica gets `prefetch` items at a time, so the next one is
-	 * already waiting on its worker when it finishes one: no replica idles
-	 * for a round trip to the scheduler between items. */
-	if (actors_inflight(w, env) <
-	    actors_replicas_on(w, env) * s->opts.actor_prefetch)
-		return true;
-	if (env->n_replicas >= env->env->replica_count || !actors_fits(w, env))
-		return false;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return false;
-	snprintf(r->id, sizeof(r->id), "r-%" PRIu64, ++s->replica_seq);
-	r->env = env;
-	r->state = TROUPE__REPLICA_STATE__REPLICA_BOOTING;
-	r->next = w->replicas;
-	w->replicas = r;
-	w->n_replicas++;
-	env->n_replicas++;
-	log_debug("replica %s of %s placed on %s", r->id, env->key, w->name);
-	return true;
-}
-
-static void
-actors_unlink(worker *w, replica **pp)
-{
-	replica *r = *pp;
-
-	*pp = r->next;
-	w->n_replicas--;
-	r->env->n_replicas--;
-	free(r);
-}
-
 static void
 actors_stop(worker *w, const char *id)
 {
@@ -324,6 +289,79 @@ actors_reconcile(sched *s, worker *w, const Troupe__PullRequest *in)
 		w->n_replicas++;
 		env->n_replicas++;
 	}
+}
+
+void
+actors_evict_idle(sched *s, worker *w, const actor_env *keep, uint32_t want)
+{
+	uint32_t stopping = 0;
+
+	(void)s;
+	for (replica *r = w->replicas; r != NULL; r = r->next)
+		stopping += r->stopping;
+	/* Slots already on their way count against what is wanted. */
+	while (stopping < want) {
+		replica *victim = NULL;
+
+		for (replica *r = w->replicas; r != NULL; r = r->next) {
+			if (r->stopping || r->env == keep || !r->announced ||
+			    r->state == TROUPE__REPLICA_STATE__REPLICA_BUSY ||
+			    actors_inflight(w, r->env) > 0)
+				continue;
+			if (victim == NULL ||
+			    r->idle_ms_left < victim->idle_ms_left)
+				victim = r;
+		}
+		if (victim == NULL)
+			return;
+		log_debug("replica %s of %s on %s yields its slot", victim->id,
+		          victim->env->key, w->name);
+		victim->stopping = true;
+		actors_stop(w, victim->id);
+		stopping++;
+	}
+}
+
+bool
+actors_make_room(sched *s, worker *w, actor_env *env)
+{
+	replica *r;
+
+	/* Each replica gets `prefetch` items at a time, so the next one is
+	 * already waiting on its worker when it finishes one: no replica idles
+	 * for a round trip to the scheduler between items. */
+	if (actors_inflight(w, env) <
+	    actors_replicas_on(w, env) * s->opts.actor_prefetch)
+		return true;
+	if (env->n_replicas >= env->env->replica_count)
+		return false;
+	if (!actors_fits(w, env)) {
+		actors_evict_idle(s, w, env,
+		                  env->env->replica_count - env->n_replicas);
+		return false;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return false;
+	snprintf(r->id, sizeof(r->id), "r-%" PRIu64, ++s->replica_seq);
+	r->env = env;
+	r->state = TROUPE__REPLICA_STATE__REPLICA_BOOTING;
+	r->next = w->replicas;
+	w->replicas = r;
+	w->n_replicas++;
+	env->n_replicas++;
+	log_debug("replica %s of %s placed on %s", r->id, env->key, w->name);
+	return true;
+}
+
+static void
+actors_unlink(worker *w, replica **pp)
+{
+	replica *r = *pp;
+
+	*pp = r->next;
+	w->n_replicas--;
+	r->env->n_replicas--;
+	free(r);
 }
 
 void

@@ -142,8 +142,16 @@ sched_dispatch(sched *s)
 
 			if (e == NULL)
 				break;
-			if (e->env == NULL ? actors_used_slots(w) >= w->slots
-			                   : !actors_make_room(s, w, e->env)) {
+			if (e->env == NULL &&
+			    actors_used_slots(w) >= w->slots) {
+				actors_evict_idle(s, w, NULL,
+				                  e->n_pending < w->slots
+				                      ? (uint32_t)e->n_pending
+				                      : w->slots);
+				e->dry = true;
+				continue;
+			}
+			if (e->env != NULL && !actors_make_room(s, w, e->env)) {
 				e->dry = true;
 				continue;
 			}

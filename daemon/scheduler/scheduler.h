@@ -240,6 +240,12 @@ uint32_t actors_used_slots(const worker *w);
 bool actors_make_room(sched *s, worker *w, actor_env *env);
 /* Reconciles w's replicas with the list in its Pull. */
 void actors_reconcile(sched *s, worker *w, const Troupe__PullRequest *in);
+/* Idle replicas hold their slots until their TTL, but not against waiting
+ * work: asks idle replicas of w (of other environments than keep, idle the
+ * longest first) to stop until `want` slots are on their way; each frees
+ * once the worker reports its replica gone. */
+void actors_evict_idle(sched *s, worker *w, const actor_env *keep,
+                       uint32_t want);
 /* Asks a draining w to stop its replicas that have no items left, so
  * their environments may start replicas elsewhere once they are gone. */
 void actors_drain(sched *s, worker *w);
