@@ -481,9 +481,10 @@ cli_parse_map(int argc, char **argv, int first, cli_map_opts *o, char *err,
 	if (o->cmd != NULL && o->task != NULL)
 		return cli_usage_err(err, errlen,
 		                     "--cmd and --task exclude each other");
-	if (o->cmd == NULL && o->task == NULL)
+	if (o->cmd == NULL && o->task == NULL && o->actor == NULL)
 		return cli_usage_err(err, errlen,
-		                     "map needs --cmd 'CMD' or --task NAME");
+		                     "map needs --cmd 'CMD', --task NAME or "
+		                     "--actor ENV");
 	if (o->cmd != NULL && o->cmd[0] == '\0')
 		return cli_usage_err(err, errlen, "--cmd is empty");
 	if (o->task != NULL && o->task[0] == '\0')

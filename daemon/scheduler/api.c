@@ -119,12 +119,19 @@ api_resolve(sched *s, const Troupe__ExecutionSpec *sp, Troupe__TaskSpec **task,
 		rpc_fail(call, TROUPE_EINVAL, "spec is required");
 		return TROUPE_EINVAL;
 	}
-	if ((sp->command[0] == '\0') == (sp->task[0] == '\0')) {
+	/* A registered actor environment brings its own command, so
+	 * `--actor NAME` alone is a complete map. */
+	if (sp->command[0] != '\0' && sp->task[0] != '\0') {
+		rpc_fail(call, TROUPE_EINVAL,
+		         "give a command or a task, not both");
+		return TROUPE_EINVAL;
+	}
+	if (sp->command[0] == '\0' && sp->task[0] == '\0' &&
+	    sp->actor[0] == '\0') {
 		rpc_fail(
 		    call, TROUPE_EINVAL,
-		    sp->command[0] == '\0'
-		        ? "give a command (--cmd) or a registered task (--task)"
-		        : "give a command or a task, not both");
+		    "give a command (--cmd), a registered task (--task) or "
+		    "an actor environment (--actor)");
 		return TROUPE_EINVAL;
 	}
 	if (sp->project[0] != '\0' &&
@@ -561,6 +568,9 @@ api_get_outputs(Troupe__Troupe_Service          *svc,
 	uint64_t                total, n = 0, bytes = 0;
 	uint32_t                want = in->count;
 	int32_t                 loaded = -1;
+	/* A page spans at most this many chunks besides the current one. */
+	Troupe__ChunkResults *held[API_OUTPUTS_MAX / STORE_CHUNK_ITEMS + 2];
+	size_t                n_held = 0;
 
 	if (api_lookup(s, in->id, &e, &row, call) != 0)
 		return;
@@ -592,9 +602,11 @@ api_get_outputs(Troupe__Troupe_Service          *svc,
 			int     rv;
 
 			if (k != loaded) {
+				/* The views point into every chunk read for
+				 * this page: keep them all until the reply is
+				 * packed. */
 				if (res != NULL)
-					troupe__chunk_results__free_unpacked(
-					    res, NULL);
+					held[n_held++] = res;
 				res = NULL;
 				rv = store_get_chunk(s->st, in->id, (uint32_t)k,
 				                     NULL, &res);
@@ -625,6 +637,8 @@ api_get_outputs(Troupe__Troupe_Service          *svc,
 done:
 	if (res != NULL)
 		troupe__chunk_results__free_unpacked(res, NULL);
+	for (size_t h = 0; h < n_held; h++)
+		troupe__chunk_results__free_unpacked(held[h], NULL);
 	if (row != NULL)
 		troupe__execution__free_unpacked(row, NULL);
 	free(views);

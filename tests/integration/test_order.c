@@ -26,6 +26,37 @@ test_issue_example(void **state)
 	h_done(c);
 }
 
+/* A map bigger than several storage chunks (1,024 items each) comes back
+ * whole and in order once it is read back from the store: every output
+ * checked, as `troupe outputs` pages through the chunks. */
+static void
+test_many_chunks(void **state)
+{
+	h_cluster  *c = h_start(&(h_opts){.workers = 1, .slots = 4});
+	char       *out, **lines;
+	char       *items = malloc(5000 * 8);
+	size_t      len = 0;
+	const char *id;
+	int         n;
+
+	for (int i = 1; i <= 5000; i++)
+		len += (size_t)sprintf(items + len, "%d\n", i);
+	id = h_map_detach(c, items,
+	                  "--cmd 'while read x; do echo o$x; done' "
+	                  "--replicas 4 --ttl 30");
+	free(items);
+	assert_non_null(h_wait_done(c, id, 120000));
+	assert_int_equal(h_run(c, &out, NULL, "troupe outputs %s", id), 0);
+	n = h_split(c, out, &lines);
+	assert_int_equal(n, 5000);
+	for (int i = 0; i < n; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "o%d", i + 1);
+		assert_string_equal(lines[i], want);
+	}
+	h_done(c);
+}
+
 /* Item i sleeps longer the earlier it comes, so they finish in reverse;
  * the outputs are still in input order. */
 static void
@@ -124,11 +155,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    H_TEST(test_issue_example),
-	    H_TEST(test_reverse_finish),
-	    H_TEST(test_quoting_and_stdin),
-	    H_TEST(test_items_file),
-	    H_TEST(test_progress_only_on_terminal),
+	    H_TEST(test_issue_example),  H_TEST(test_many_chunks),
+	    H_TEST(test_reverse_finish), H_TEST(test_quoting_and_stdin),
+	    H_TEST(test_items_file),     H_TEST(test_progress_only_on_terminal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,9 +141,19 @@ test_map_cmd_task_exclusive(void **state)
 {
 	(void)state;
 	MAP_BAD("exclude", "--cmd", "x", "--task", "t");
-	MAP_BAD("--cmd 'CMD' or --task NAME", "--concurrency", "2");
+	MAP_BAD("--cmd 'CMD', --task NAME or --actor ENV", "--concurrency",
+	        "2");
 	MAP_BAD("--cmd is empty", "--cmd", "");
 	MAP_BAD("--task is empty", "--task", "");
+	/* A registered actor environment brings its own command. */
+	{
+		cli_map_opts o;
+		char         e[256];
+		assert_int_equal(
+		    parse_map(&o, e, sizeof(e), "--actor", "anomaly", NULL), 0);
+		assert_string_equal(o.actor, "anomaly");
+		cli_map_opts_free(&o);
+	}
 }
 
 static void
