@@ -515,3 +515,19 @@ actors_free_all(sched *s)
 		free(e);
 	}
 }
+
+int
+actors_bind(exec *e, actor_env *env)
+{
+	e->env = env;
+	/* `--actor NAME` alone: the execution runs the environment's command,
+	 * and says so (the unpacked empty string is protobuf-c's shared
+	 * default, never freed, so it is simply replaced). */
+	if (env != NULL && e->task->command[0] == '\0') {
+		char *cmd = strdup(env->env->command);
+		if (cmd == NULL)
+			return TROUPE_ENOMEM;
+		e->task->command = cmd;
+	}
+	return 0;
+}

@@ -290,6 +290,7 @@ api_create_execution(Troupe__Troupe_Service               *svc,
 	Troupe__Execution            x;
 	Troupe__Counts               c;
 	exec                        *e = NULL;
+	actor_env                   *env = NULL;
 	char                         why[256];
 	int                          rv;
 
@@ -305,9 +306,13 @@ api_create_execution(Troupe__Troupe_Service               *svc,
 		         troupe_strerror(rv));
 		goto done;
 	}
-	if ((rv = actors_resolve(s, in->spec, task, &e->env, why,
-	                         sizeof(why))) != 0) {
+	if ((rv = actors_resolve(s, in->spec, task, &env, why, sizeof(why))) !=
+	    0) {
 		rpc_fail(call, rv, "%s", why);
+		goto done;
+	}
+	if ((rv = actors_bind(e, env)) != 0) {
+		rpc_fail(call, rv, "out of memory");
 		goto done;
 	}
 	if (api_check_lines(e, 0, in->items, in->n_items, call) != 0)

@@ -401,8 +401,10 @@ sched_load_one(void *arg, int64_t seq, Troupe__Execution *row)
 		return 0; /* the others still run */
 	}
 	troupe__execution__free_unpacked(row, NULL);
-	if (actors_resolve(s, e->spec, e->task, &e->env, why, sizeof(why)) !=
-	    0) {
+	actor_env *env = NULL;
+
+	if (actors_resolve(s, e->spec, e->task, &env, why, sizeof(why)) != 0 ||
+	    actors_bind(e, env) != 0) {
 		/* Its environment is gone: it cannot run as it was asked. */
 		log_error("execution %s: %s", e->id, why);
 		exec_abort(s, e, TROUPE__PHASE__PHASE_FAILED, why);

@@ -233,6 +233,9 @@ bool exec_terminal(Troupe__Phase p);
 int actors_resolve(sched *s, const Troupe__ExecutionSpec *spec,
                    const Troupe__TaskSpec *task, actor_env **out, char *err,
                    size_t errlen);
+/* Binds e to env (NULL: per-item processes); an execution without a
+ * command of its own takes the environment's. */
+int actors_bind(exec *e, actor_env *env);
 /* Slots of w in use: items run as processes, and replicas. */
 uint32_t actors_used_slots(const worker *w);
 /* Whether w can take one more item of env now, starting a replica on it
