@@ -325,19 +325,34 @@ actors_evict_idle(sched *s, worker *w, const actor_env *keep, uint32_t want)
 bool
 actors_make_room(sched *s, worker *w, actor_env *env)
 {
+	uint32_t inflight = actors_inflight(w, env);
+	uint32_t here = actors_replicas_on(w, env);
+	bool     start =
+	    env->n_replicas < env->env->replica_count && actors_fits(w, env);
 	replica *r;
 
-	/* Each replica gets `prefetch` items at a time, so the next one is
-	 * already waiting on its worker when it finishes one: no replica idles
-	 * for a round trip to the scheduler between items. */
-	if (actors_inflight(w, env) <
-	    actors_replicas_on(w, env) * s->opts.actor_prefetch)
+	/* A replica here without an item takes it. */
+	if (inflight < here)
 		return true;
-	if (env->n_replicas >= env->env->replica_count)
-		return false;
-	if (!actors_fits(w, env)) {
-		actors_evict_idle(s, w, env,
-		                  env->env->replica_count - env->n_replicas);
+	/* Then one more replica here, up to the count, so work spreads over
+	 * replicas before it queues behind them; but not while another
+	 * worker that could take one has fewer of them (replicas spread over
+	 * the workers with room, as their Pulls come). */
+	for (worker *o = s->workers; start && o != NULL; o = o->next)
+		if (o != w && o->state == TROUPE__WORKER_STATE__WORKER_READY &&
+		    actors_replicas_on(o, env) < here && actors_fits(o, env))
+			start = false;
+	if (!start) {
+		/* Each replica gets `prefetch` items at a time, so the next
+		 * one already waits on its worker when it finishes one: no
+		 * replica idles for a round trip to the scheduler. */
+		if (inflight < here * s->opts.actor_prefetch)
+			return true;
+		if (env->n_replicas < env->env->replica_count &&
+		    !actors_fits(w, env))
+			actors_evict_idle(s, w, env,
+			                  env->env->replica_count -
+			                      env->n_replicas);
 		return false;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL)

@@ -1047,29 +1047,21 @@ test_actor_replicas(void **state)
 	size_t                    started = 0;
 
 	memset(a, 0, sizeof(a));
+	/* One worker first: its Pull parked before the execution exists. */
 	fw_open(f, &a[0].w, "wa", 4);
-	fw_open(f, &a[1].w, "wb", 4);
-	/* Both Pulls parked before the execution exists. */
 	fw_pull_start(&a[0].w, NULL, 0);
-	fw_pull_start(&a[1].w, NULL, 0);
 	sleep_ms(50);
 	sp.command = "cat";
 	env.replica_count = 2;
 	sp.adhoc_actor = &env;
 	create_exec(f, 20, &sp, id);
-	for (int k = 0; k < 2; k++) {
-		started +=
-		    aw_take(&a[k], fw_pull_end(&a[k].w), key, sizeof(key));
-	}
-	/* Exactly replica_count replicas, cluster-wide. */
+	started = aw_take(&a[0], fw_pull_end(&a[0].w), key, sizeof(key));
+	/* Exactly replica_count replicas, each with PREFETCH items. */
 	assert_int_equal(started, 2);
-	assert_int_equal(a[0].n_held + a[1].n_held, 2 * PREFETCH);
-	r = a[0].n_rid > 0 ? &a[0] : &a[1];
-	other = r == &a[0] ? &a[1] : &a[0];
-	/* With free slots on one worker, both land there (one slot each). */
+	assert_int_equal(a[0].n_held, 2 * PREFETCH);
+	r = &a[0];
+	other = &a[1];
 	assert_int_equal(r->n_rid, 2);
-	assert_int_equal(other->n_rid, 0);
-	assert_int_equal(other->n_held, 0);
 
 	/* Listing both replicas keeps them: more items, no new replica. */
 	assert_int_equal(fw_report(&r->w, r->held, r->n_held,
@@ -1103,12 +1095,6 @@ test_actor_replicas(void **state)
 	}
 	troupe__list_actors_reply__free_unpacked(lrep, NULL);
 
-	/* The other worker gets nothing: the environment is at its count. */
-	fw_pull_start(&other->w, NULL, 0);
-	assert_int_equal(
-	    aw_take(other, fw_pull_end(&other->w), key, sizeof(key)), 0);
-	assert_int_equal(other->n_held, 0);
-
 	/* One replica is gone (omitted from the Pull): a replacement starts
 	 * while items remain, and the count stays at 2. */
 	assert_int_equal(fw_report(&r->w, r->held, r->n_held,
@@ -1129,6 +1115,13 @@ test_actor_replicas(void **state)
 		if (strcmp(lrep->actors[i]->key, key) == 0)
 			assert_int_equal(lrep->actors[i]->n_replicas, 2);
 	troupe__list_actors_reply__free_unpacked(lrep, NULL);
+
+	fw_open(f, &other->w, "wb", 4);
+	/* The other worker gets nothing: the environment is at its count. */
+	fw_pull_start(&other->w, NULL, 0);
+	assert_int_equal(
+	    aw_take(other, fw_pull_end(&other->w), key, sizeof(key)), 0);
+	assert_int_equal(other->n_held, 0);
 
 	/* The worker holding both replicas is lost: both start again on the
 	 * other one, which gets the items in flight as second attempts. */
@@ -1153,6 +1146,36 @@ test_actor_replicas(void **state)
 	fw_close(&other->w);
 }
 
+/* With room on two workers, an environment's replicas spread over them
+ * rather than filling the first worker that asks. */
+static void
+test_actor_spread(void **state)
+{
+	fx                   *f = *state;
+	aw                    a[2];
+	Troupe__ExecutionSpec sp = TROUPE__EXECUTION_SPEC__INIT;
+	Troupe__ActorEnv      env = TROUPE__ACTOR_ENV__INIT;
+	char                  id[32], key[72] = "";
+
+	memset(a, 0, sizeof(a));
+	fw_open(f, &a[0].w, "wa", 4);
+	fw_open(f, &a[1].w, "wb", 4);
+	fw_pull_start(&a[0].w, NULL, 0);
+	fw_pull_start(&a[1].w, NULL, 0);
+	sleep_ms(50);
+	sp.command = "cat";
+	env.replica_count = 2;
+	sp.adhoc_actor = &env;
+	create_exec(f, 20, &sp, id);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(
+		    aw_take(&a[k], fw_pull_end(&a[k].w), key, sizeof(key)), 1);
+	assert_int_equal(a[0].n_rid, 1);
+	assert_int_equal(a[1].n_rid, 1);
+	fw_close(&a[0].w);
+	fw_close(&a[1].w);
+}
+
 int
 main(void)
 {
@@ -1171,6 +1194,8 @@ main(void)
 	                                    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_actor_replicas, fx_setup,
+	                                    fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_actor_spread, fx_setup,
 	                                    fx_teardown),
 	};
 
