@@ -311,6 +311,44 @@ reg_print_actors(Troupe__ActorStatus **actors, size_t n, int json)
 	return code;
 }
 
+/* Prints a table of a's replicas: worker, pid, state, items served, idle
+ * time left; with `env` non-NULL, an ENV column first. */
+static int
+reg_print_replicas(const Troupe__ActorStatus *a, const char *env)
+{
+	static const char *const head[] = {"ENV",   "WORKER", "PID",
+	                                   "STATE", "ITEMS",  "IDLE LEFT"};
+	cli_table                tab;
+	int                      off = env != NULL ? 0 : 1;
+	int                      code;
+
+	cli_table_init(&tab, 6 - off, head + off);
+	for (size_t i = 0; i < a->n_replicas; i++) {
+		const Troupe__ReplicaInfo *r = a->replicas[i];
+		char                       pid[16], items[24], left[32];
+		const char                *cells[6];
+
+		snprintf(pid, sizeof(pid), "%u", r->pid);
+		snprintf(items, sizeof(items), "%llu",
+		         (unsigned long long)r->items_served);
+		if (r->state == TROUPE__REPLICA_STATE__REPLICA_IDLE)
+			cli_fmt_dur(left, sizeof(left), r->idle_ms_left);
+		else
+			snprintf(left, sizeof(left), "-");
+		cells[0] = env;
+		cells[1] = r->worker;
+		cells[2] = pid;
+		cells[3] =
+		    cli_enum_name(&troupe__replica_state__descriptor, r->state);
+		cells[4] = items;
+		cells[5] = left;
+		cli_table_row(&tab, cells + off);
+	}
+	code = cli_table_print(&tab, stdout);
+	cli_table_free(&tab);
+	return code;
+}
+
 static int
 reg_actor_list(troupe_client *c, int json)
 {
@@ -321,6 +359,13 @@ reg_actor_list(troupe_client *c, int json)
 	if (TROUPE_CALL(c, ListActors, &req, list_actors, &rep) != 0)
 		return cli_call_err(c);
 	code = reg_print_actors(rep->actors, rep->n_actors, json);
+	for (size_t i = 0; !json && code == CLI_EXIT_OK && i < rep->n_actors;
+	     i++) {
+		if (rep->actors[i]->n_replicas == 0)
+			continue;
+		putchar('\n');
+		code = reg_print_replicas(rep->actors[i], rep->actors[i]->key);
+	}
 	troupe__list_actors_reply__free_unpacked(rep, NULL);
 	return code;
 }
@@ -328,12 +373,9 @@ reg_actor_list(troupe_client *c, int json)
 static int
 reg_actor_get(troupe_client *c, const cli_def_opts *o)
 {
-	static const char *const head[] = {"WORKER", "PID", "STATE", "ITEMS",
-	                                   "IDLE LEFT"};
-	Troupe__GetActorRequest  req = TROUPE__GET_ACTOR_REQUEST__INIT;
-	Troupe__GetActorReply   *rep = NULL;
-	cli_table                tab;
-	int                      code;
+	Troupe__GetActorRequest req = TROUPE__GET_ACTOR_REQUEST__INIT;
+	Troupe__GetActorReply  *rep = NULL;
+	int                     code;
 
 	req.name = (char *)o->name;
 	if (TROUPE_CALL(c, GetActor, &req, get_actor, &rep) != 0)
@@ -347,30 +389,7 @@ reg_actor_get(troupe_client *c, const cli_def_opts *o)
 	code = reg_print_actors(&rep->actor, 1, 0);
 	if (code == CLI_EXIT_OK && rep->actor->n_replicas > 0) {
 		putchar('\n');
-		cli_table_init(&tab, 5, head);
-		for (size_t i = 0; i < rep->actor->n_replicas; i++) {
-			const Troupe__ReplicaInfo *r = rep->actor->replicas[i];
-			char                       pid[16], items[24], left[32];
-			const char                *cells[5];
-
-			snprintf(pid, sizeof(pid), "%u", r->pid);
-			snprintf(items, sizeof(items), "%llu",
-			         (unsigned long long)r->items_served);
-			if (r->state == TROUPE__REPLICA_STATE__REPLICA_IDLE)
-				cli_fmt_dur(left, sizeof(left),
-				            r->idle_ms_left);
-			else
-				snprintf(left, sizeof(left), "-");
-			cells[0] = r->worker;
-			cells[1] = pid;
-			cells[2] = cli_enum_name(
-			    &troupe__replica_state__descriptor, r->state);
-			cells[3] = items;
-			cells[4] = left;
-			cli_table_row(&tab, cells);
-		}
-		code = cli_table_print(&tab, stdout);
-		cli_table_free(&tab);
+		code = reg_print_replicas(rep->actor, NULL);
 	}
 	troupe__get_actor_reply__free_unpacked(rep, NULL);
 	return code;
@@ -477,9 +496,10 @@ reg_plain_start(const char *cmd, const char *help, int argc, char **argv,
 	int  code;
 
 	*c = NULL;
-	code =
-	    reg_parsed(cli_parse_plain(argc, argv, first, o, err, sizeof(err)),
-	               o->help, cmd, help, err);
+	/* Parse first: o->help is only set once parsing has run (argument
+	 * evaluation order is unspecified). */
+	code = cli_parse_plain(argc, argv, first, o, err, sizeof(err));
+	code = reg_parsed(code, o->help, cmd, help, err);
 	if (code >= 0)
 		return code;
 	if (cli_connect(&o->g, c) != 0)

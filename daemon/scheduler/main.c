@@ -156,7 +156,7 @@ main_defaults(opts *o, char *err, size_t errlen)
 	if (o->worker_timeout_ms == 0)
 		o->worker_timeout_ms = 5000;
 	if (o->actor_prefetch == 0)
-		o->actor_prefetch = 2;
+		o->actor_prefetch = 8;
 	if (o->pull_timeout_ms == 0)
 		o->pull_timeout_ms = 2000;
 	if (o->pull_timeout_ms >= o->worker_timeout_ms)
