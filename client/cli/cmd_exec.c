@@ -210,6 +210,8 @@ exec_what(const Troupe__Execution *ex, char *buf, size_t len)
 		snprintf(buf, len, "-");
 	else if (s->task != NULL && s->task[0] != '\0')
 		snprintf(buf, len, "task %s", s->task);
+	else if (s->actor != NULL && s->actor[0] != '\0')
+		snprintf(buf, len, "actor %s", s->actor);
 	else
 		snprintf(buf, len, "%s", s->command != NULL ? s->command : "");
 }
