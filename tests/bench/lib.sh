@@ -25,7 +25,14 @@ bench_up() {
 }
 
 # bench_down: Ctrl-C to `troupe up` (bounded), then removes the home.
+# Called as the EXIT trap of a failing script, first prints the end of the
+# cluster's log.
 bench_down() {
+	local rc=$?
+	if [ $rc -ne 0 ] && [ -n "${TROUPE_HOME:-}" ] && [ -f "$TROUPE_HOME/up.log" ]; then
+		echo "== failed ($rc); the end of the cluster's log:" >&2
+		tail -n 20 "$TROUPE_HOME/up.log" >&2
+	fi
 	if [ -n "${bench_up_pid:-}" ] && kill -0 "$bench_up_pid" 2>/dev/null; then
 		kill -INT "$bench_up_pid"
 		local i=0
@@ -56,3 +63,76 @@ warn_sanitized() {
 		echo "warning: $build is built with sanitizers; figures are not representative" >&2
 	fi
 }
+
+# bench_actors_json: one JSON object per actor environment (ListActors),
+# as `troupe actors --json` prints them.  Falls back to the equivalent
+# `troupe actor list --json` when `troupe actors` answers with its usage.
+bench_actors_json() {
+	local out
+	out=$("$build/client/troupe" actors --json)
+	case $out in
+	usage:*) "$build/client/troupe" actor list --json ;;
+	*) [ -z "$out" ] || printf '%s\n' "$out" ;;
+	esac
+}
+
+# bench_replicas CMD: "PIDS SERVED" for the environment whose command is
+# CMD: its live replicas' pids, sorted and comma-separated ("-": none),
+# and the items they served in total.  Parses JSON with python3 (jq is
+# not among the packages .ci/deps installs).
+bench_replicas() {
+	bench_actors_json | python3 -c '
+import json, sys
+pids, served = [], 0
+for line in sys.stdin:
+    a = json.loads(line)
+    if (a.get("env") or {}).get("command") != sys.argv[1]:
+        continue
+    for r in a.get("replicas") or []:
+        pids.append(int(r.get("pid", 0)))
+        served += int(r.get("items_served", 0))
+print(",".join(map(str, sorted(pids))) or "-", served)' "$1"
+}
+
+# bench_replicas_settled CMD SERVED: bench_replicas CMD once its replicas
+# have reported SERVED items in total (a worker reports its replicas' counts
+# with its next Pull, so they lag the outputs), or after 5 s.
+bench_replicas_settled() {
+	local r i=0
+	while :; do
+		r=$(bench_replicas "$1")
+		if [ "${r#* }" -ge "$2" ] || [ $i -ge 10 ]; then
+			echo "$r"
+			return 0
+		fi
+		i=$((i + 1))
+		sleep 0.5
+	done
+}
+
+# bench_daemon_pid NAME: the pid of `troupe up`'s child daemon NAME
+# (troupe-scheduler or troupe-worker; the first one).
+bench_daemon_pid() {
+	local p
+	for p in $(pgrep -P "$bench_up_pid"); do
+		case $(readlink "/proc/$p/exe" 2>/dev/null) in
+		*/"$1") echo "$p"; return 0 ;;
+		esac
+	done
+	return 1
+}
+
+# bench_hwm PID: the peak resident set (VmHWM) of PID, in MiB.
+bench_hwm() {
+	awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
+
+# pctl FILE Q: the Q-quantile (0..1, nearest rank) of the numbers in FILE.
+pctl() {
+	sort -g "$1" | awk -v q="$2" '{ v[NR] = $1 } END {
+		k = int(q * NR + 0.999999); if (k < 1) k = 1; if (k > NR) k = NR
+		print v[k] }'
+}
+
+# mean FILE: the mean of the numbers in FILE.
+mean() { awk '{ s += $1 } END { printf "%.3f", s / NR }' "$1"; }
