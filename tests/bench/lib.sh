@@ -64,17 +64,9 @@ warn_sanitized() {
 	fi
 }
 
-# bench_actors_json: one JSON object per actor environment (ListActors),
-# as `troupe actors --json` prints them.  Falls back to the equivalent
-# `troupe actor list --json` when `troupe actors` answers with its usage.
-bench_actors_json() {
-	local out
-	out=$("$build/client/troupe" actors --json)
-	case $out in
-	usage:*) "$build/client/troupe" actor list --json ;;
-	*) [ -z "$out" ] || printf '%s\n' "$out" ;;
-	esac
-}
+# bench_actors_json: one JSON object per actor environment, with its live
+# replicas (`troupe actors --json`).
+bench_actors_json() { "$build/client/troupe" actors --json; }
 
 # bench_replicas CMD: "PIDS SERVED" for the environment whose command is
 # CMD: its live replicas' pids, sorted and comma-separated ("-": none),
