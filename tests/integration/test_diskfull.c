@@ -1,0 +1,187 @@
+/*
+ * The disk under the scheduler's database fills up.  The database lives
+ * on a 16 MiB tmpfs of its own (--db; SQLite's WAL alone grows to 4 MiB
+ * before it is checkpointed and reused), filled with a file while one map
+ * is finished and another runs:
+ * - a new submission gets RESOURCE_EXHAUSTED (API) and a message naming
+ *   the full disk (CLI), and nothing of it is recorded;
+ * - the scheduler keeps running: GetHealth, the finished execution's
+ *   status and outputs, the list, all still answer;
+ * - the running map does not fail for it: its results wait (the worker
+ *   keeps them until they are committed), and once the filler is deleted
+ *   it completes with every output right;
+ * - new maps succeed again, the database passes `PRAGMA
+ *   integrity_check` (when the sqlite3 shell is installed) and a
+ *   restarted scheduler reads everything back.
+ *
+ * Needs root (mount); skipped otherwise.  Unmounted at the end whatever
+ * happens.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness_faults.h"
+
+static void
+check_done1(h_cluster *c, const char *id)
+{
+	char *out;
+
+	assert_int_equal(h_wait_done(c, id, 1000)->phase,
+	                 TROUPE__PHASE__PHASE_SUCCEEDED);
+	(void)hf_check_outputs(c, id, 200, hf_expect_seq, &(hf_seq){"s", "\n"});
+	assert_int_equal(h_run(c, &out, NULL, "troupe outputs %s | md5sum", id),
+	                 0);
+	assert_int_equal(h_run(c, NULL, NULL,
+	                       "seq 200 | sed 's/^/s/' | md5sum | grep -qx %s",
+	                       h_quote(c, h_chomp(out))),
+	                 0);
+}
+
+static void
+test_disk_full(void **state)
+{
+	char        mnt[] = "/tmp/troupe-df-XXXXXX";
+	char        args[200];
+	h_cluster  *c;
+	const char *done1, *running, *db;
+	char       *out, *err;
+	uint64_t    eight = 8;
+	int         rv;
+
+	hf_need_root("mounting a tmpfs");
+	assert_non_null(mkdtemp(mnt));
+	hf_at_end("rmdir %s", mnt);
+	if (hf_sh("mount -t tmpfs -o size=16m,mode=0700 tmpfs %s", mnt) != 0) {
+		fprintf(stderr, "SKIPPED: cannot mount a tmpfs here\n");
+		skip();
+	}
+	hf_at_end("umount -l %s", mnt);
+	snprintf(args, sizeof(args), "--db %s/troupe.db", mnt);
+	c = h_start(&(h_opts){.workers = 1, .slots = 4, .sched_args = args});
+	db = h_keep(c, strdup(args + 5));
+
+	/* Before: one finished map, one running. */
+	/* big: 3,000 items of 2 KB, more than any room the WAL has. */
+	assert_int_equal(
+	    h_run(c, NULL, NULL,
+	          "seq 200 > items; seq 160 > items2; seq 100 > items3; "
+	          "awk 'BEGIN { s = sprintf(\"%%2000s\", \"\"); "
+	          "gsub(/ /, \"x\", s); for (i = 1; i <= 3000; i++) "
+	          "print i \"-\" s }' > big"),
+	    0);
+	done1 = h_map_detach(c, NULL, "--items items --cmd 'echo s{}'");
+	assert_int_equal(h_wait_done(c, done1, 60000)->phase,
+	                 TROUPE__PHASE__PHASE_SUCCEEDED);
+	running = h_map_detach(c, NULL,
+	                       "--items items2 --concurrency 4 --cmd 'sleep "
+	                       "0.1; echo r{}'");
+	(void)h_wait_exec(c, running, hf_succeeded_at_least, &eight, 30000,
+	                  "8 items done");
+
+	/* Full. */
+	hf_sh("dd if=/dev/zero of=%s/filler bs=4k 2>/dev/null; df -k %s", mnt,
+	      mnt);
+
+	/* A submission is refused, by the CLI... */
+	rv = h_run(c, &out, &err, "troupe map --items big --cmd 'echo {}'");
+	assert_int_not_equal(rv, 0);
+	h_assert_icontains(err, "disk is full");
+	/* ...and through the API, with RESOURCE_EXHAUSTED. */
+	{
+		Troupe__CreateExecutionRequest req =
+		    TROUPE__CREATE_EXECUTION_REQUEST__INIT;
+		Troupe__ExecutionSpec spec = TROUPE__EXECUTION_SPEC__INIT;
+		Troupe__CreateExecutionReply *rep = NULL;
+		enum { N = 1500, LEN = 4000 };
+		ProtobufCBinaryData *its = calloc(N, sizeof(*its));
+		uint8_t             *bytes = malloc(LEN);
+
+		assert_non_null(its);
+		assert_non_null(bytes);
+		memset(bytes, 'y', LEN);
+		for (int i = 0; i < N; i++) {
+			its[i].data = bytes;
+			its[i].len = LEN;
+		}
+		spec.command = "echo {}";
+		req.spec = &spec;
+		req.items = its;
+		req.n_items = N;
+		req.seal = true;
+		rv = H_CALL(c, CreateExecution, &req, create_execution, &rep);
+		free(its);
+		free(bytes);
+		fprintf(stderr, "CreateExecution on a full disk: %s (%s)\n",
+		        troupe_strerror(rv), troupe_client_error(h_client(c)));
+		assert_int_equal(rv, TROUPE_EFULL);
+	}
+
+	/* The scheduler is up, and what it had is readable. */
+	assert_int_equal(h_run(c, &out, NULL, "troupe health"), 0);
+	check_done1(c, done1);
+	assert_int_equal(h_run(c, &out, NULL, "troupe list"), 0);
+	h_assert_contains(out, done1);
+	h_assert_contains(out, running);
+	assert_int_equal(h_lines(out), 3); /* a header and two executions */
+	/* The running map does not fail for lack of disk (its results
+	 * wait, or fit in what room the WAL has). */
+	hf_sleep_ms(3000);
+	{
+		Troupe__Phase p = h_execution(c, running)->phase;
+
+		assert_true(p == TROUPE__PHASE__PHASE_RUNNING ||
+		            p == TROUPE__PHASE__PHASE_SUCCEEDED);
+	}
+	assert_int_equal(h_run(c, &out, NULL, "troupe health"), 0);
+
+	/* Space comes back: the running map completes, all of it right. */
+	assert_int_equal(hf_sh("rm -f %s/filler", mnt), 0);
+	assert_int_equal(h_wait_done(c, running, 90000)->phase,
+	                 TROUPE__PHASE__PHASE_SUCCEEDED);
+	{
+		hf_tally t = hf_check_outputs(c, running, 160, hf_expect_seq,
+		                              &(hf_seq){"r", "\n"});
+
+		fprintf(stderr, "%llu items of the running map ran again\n",
+		        (unsigned long long)t.reruns);
+	}
+	assert_int_equal(h_run(c, &out, NULL,
+	                       "troupe map --items items3 --cmd 'echo {}' | "
+	                       "wc -l"),
+	                 0);
+	assert_int_equal(atoi(out), 100);
+
+	/* Nothing corrupted: integrity check with the scheduler stopped,
+	 * then everything read back by a new one. */
+	rv = h_kill_scheduler(c, SIGTERM);
+	assert_true(WIFEXITED(rv) && WEXITSTATUS(rv) == 0);
+	if (hf_sh("command -v sqlite3 >/dev/null") == 0) {
+		assert_int_equal(h_run(c, &out, NULL,
+		                       "sqlite3 %s 'PRAGMA integrity_check'",
+		                       db),
+		                 0);
+		assert_string_equal(h_chomp(out), "ok");
+	} else
+		fprintf(stderr, "no sqlite3 shell: integrity_check skipped\n");
+	h_restart_scheduler(c);
+	check_done1(c, done1);
+	(void)hf_check_outputs(c, running, 160, hf_expect_seq,
+	                       &(hf_seq){"r", "\n"});
+	assert_int_equal(h_run(c, &out, NULL, "troupe list | wc -l"), 0);
+	assert_int_equal(atoi(out), 4);
+	h_done(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    HF_TEST(test_disk_full),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
