@@ -6,6 +6,8 @@
  * followed only by async-signal-safe calls (setpgid, prctl, setns, dup2,
  * chdir) and execve() with an environment built beforehand.
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -144,6 +146,17 @@ hf_need_root(const char *why)
 	skip();
 }
 
+void
+hf_known_bug(const char *why)
+{
+	if (getenv("TROUPE_FAULT_PENDING") != NULL)
+		return;
+	fprintf(stderr,
+	        "SKIPPED (known bug, set TROUPE_FAULT_PENDING=1 to run): %s\n",
+	        why);
+	skip();
+}
+
 /* The environment of a child: ours without TROUPE_* and PATH, then
  * TROUPE_HOME, PATH with the build's binaries first, then extra. */
 static char **
@@ -250,6 +263,33 @@ hf_spawn(h_cluster *c, const char *name, const char *netns, char *const env[],
 	p->env = hf_env(c, env);
 	hf_start(c, p);
 	return p;
+}
+
+hf_proc *
+hf_spawn_worker(h_cluster *c, const char *name, int slots, char *const env[])
+{
+	char  nslots[16];
+	char *argv[16];
+	int   k = 0;
+
+	snprintf(nslots, sizeof(nslots), "%d", slots);
+	if (hf_sh("mkdir -p %s", h_path(c, "%s", name)) != 0)
+		h_fail(c, "cannot make the home of %s", name);
+	argv[k++] = (char *)hf_bin(c, "troupe-worker");
+	argv[k++] = "--home";
+	argv[k++] = (char *)h_path(c, "%s", name);
+	argv[k++] = "--scheduler";
+	argv[k++] = (char *)h_worker_addr(c);
+	argv[k++] = "--name";
+	argv[k++] = (char *)name;
+	argv[k++] = "--slots";
+	argv[k++] = nslots;
+	if (h_token_file(c) != NULL) {
+		argv[k++] = "--token-file";
+		argv[k++] = (char *)h_token_file(c);
+	}
+	argv[k] = NULL;
+	return hf_spawn(c, name, NULL, env, argv);
 }
 
 void
@@ -554,4 +594,89 @@ bool
 hf_running_at_least(const Troupe__Execution *e, void *arg)
 {
 	return e->counts != NULL && e->counts->running >= *(uint64_t *)arg;
+}
+
+/* Reads /proc/pid/what into buf (NULs kept, NUL-terminated); returns the
+ * length read, or -1. */
+static ssize_t
+hf_proc_read(int pid, const char *what, char *buf, size_t len)
+{
+	char    path[64];
+	ssize_t n, got = 0;
+	int     fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	while ((size_t)got < len - 1 &&
+	       (n = read(fd, buf + got, len - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = '\0';
+	return got;
+}
+
+int
+hf_procs_with(const char *env, const char *comm, int *pids, int max)
+{
+	static char    envbuf[256 * 1024];
+	char           stat[512], name[64];
+	DIR           *d = opendir("/proc");
+	struct dirent *de;
+	int            n = 0;
+
+	if (d == NULL)
+		fail_msg("harness_faults: cannot open /proc");
+	while ((de = readdir(d)) != NULL) {
+		int     pid = atoi(de->d_name);
+		ssize_t len;
+		bool    has = false;
+		char   *st;
+
+		if (pid <= 0 || !isdigit((unsigned char)de->d_name[0]))
+			continue;
+		if ((len = hf_proc_read(pid, "environ", envbuf,
+		                        sizeof(envbuf))) <= 0)
+			continue;
+		for (ssize_t i = 0; i < len && !has;
+		     i += (ssize_t)strlen(envbuf + i) + 1)
+			has = strcmp(envbuf + i, env) == 0;
+		if (!has)
+			continue;
+		/* The state follows the ")" closing the name: Z, a zombie. */
+		if (hf_proc_read(pid, "stat", stat, sizeof(stat)) <= 0 ||
+		    (st = strrchr(stat, ')')) == NULL || st[2] == 'Z')
+			continue;
+		if (comm != NULL) {
+			if (hf_proc_read(pid, "comm", name, sizeof(name)) <= 0)
+				continue;
+			name[strcspn(name, "\n")] = '\0';
+			if (strcmp(name, comm) != 0)
+				continue;
+		}
+		if (pids != NULL && n < max)
+			pids[n] = pid;
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+void
+hf_wait_no_procs(h_cluster *c, const char *env, const char *comm, int ms,
+                 const char *what)
+{
+	int64_t deadline = h_now_ms() + ms;
+	int     pids[64], n;
+
+	while ((n = hf_procs_with(env, comm, pids, 64)) > 0 &&
+	       h_now_ms() < deadline)
+		hf_sleep_ms(50);
+	if (n == 0)
+		return;
+	hf_sh("ps -o pid,ppid,pgid,stat,args -p %d", pids[0]);
+	for (int i = 0; i < n && i < 64; i++)
+		kill(pids[i], SIGKILL);
+	h_fail(c, "%s: %d processes with %s%s%s still alive after %d ms", what,
+	       n, env, comm ? " named " : "", comm ? comm : "", ms);
 }
