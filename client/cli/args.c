@@ -415,7 +415,7 @@ cli_parse_map(int argc, char **argv, int first, cli_map_opts *o, char *err,
               size_t errlen)
 {
 	cli_argp p;
-	uint32_t ms;
+	uint32_t ms = 0;
 	int      id, rv = 0;
 
 	memset(o, 0, sizeof(*o));

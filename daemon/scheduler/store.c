@@ -553,8 +553,8 @@ store_put_execution(store *s, const Troupe__Execution *ex)
 {
 	sqlite3_stmt *st = s->st[STORE_EXEC_PUT];
 	const char   *project = "";
-	const void   *data;
-	size_t        len;
+	const void   *data = NULL;
+	size_t        len = 0;
 	int           rv;
 
 	if (ex->id == NULL || ex->id[0] == '\0')
@@ -654,8 +654,8 @@ static int
 store_put_blob(store *s, sqlite3_stmt *st, const char *id, uint32_t chunk,
                const ProtobufCMessage *m)
 {
-	const void *data;
-	size_t      len;
+	const void *data = NULL;
+	size_t      len = 0;
 	int         rv;
 
 	if ((rv = store_pack(s, m, &data, &len)) != 0)
@@ -733,8 +733,8 @@ store_named_put(store *s, const store_named *k, const char *name,
                 const ProtobufCMessage *m, int replace)
 {
 	sqlite3_stmt *st = s->st[replace ? k->upsert : k->insert];
-	const void   *data;
-	size_t        len;
+	const void   *data = NULL;
+	size_t        len = 0;
 	int           rc;
 	int           rv;
 

@@ -379,6 +379,15 @@ main(int argc, char **argv)
 	memset(&m, 0, sizeof(m));
 	m.drain_timeout_s = 30;
 	troupe_log_init("troupe-worker", LOG_LVL_INFO);
+	/* Item and replica stdin are socketpairs (libuv's pipes), and bash, as
+	 * Debian builds it, sources ~/.bashrc when its stdin is a socket and
+	 * SHLVL is below 1 (it guesses it was started by sshd).  A task's
+	 * `bash -c` must not pay for an interactive profile. */
+	{
+		const char *lvl = getenv("SHLVL");
+		if (lvl == NULL || atoi(lvl) < 1)
+			setenv("SHLVL", "1", 1);
+	}
 	if ((rv = main_parse(&m, argc, argv)) != 0) {
 		if (rv == -1) {
 			fputs(main_usage, stdout);
