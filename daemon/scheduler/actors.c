@@ -198,21 +198,27 @@ actors_replicas_on(const worker *w, const actor_env *env)
 }
 
 /* Whether w's declared capacity has room for one more replica of env. */
-static bool
-actors_fits(const worker *w, const actor_env *env)
+bool
+actors_resources_fit(const worker *w, const Troupe__Resources *want)
 {
-	const Troupe__Resources *want = env->env->resources;
-	uint64_t                 cpu = 0, mem = 0;
+	uint64_t cpu = 0, mem = 0;
 
-	if (actors_used_slots(w) >= w->slots)
-		return false;
 	if (want == NULL || (want->cpu_milli == 0 && want->mem_bytes == 0))
 		return true;
+	/* What its replicas hold while they live, and what its items run as
+	 * processes asked for. */
 	for (const replica *r = w->replicas; r != NULL; r = r->next)
 		if (r->env->env->resources != NULL) {
 			cpu += r->env->env->resources->cpu_milli;
 			mem += r->env->env->resources->mem_bytes;
 		}
+	for (size_t i = 0; i < w->n_running; i++) {
+		const exec *e = w->running[i].e;
+		if (e->env == NULL && e->task->resources != NULL) {
+			cpu += e->task->resources->cpu_milli;
+			mem += e->task->resources->mem_bytes;
+		}
+	}
 	/* A worker that declared no capacity for a resource is not limited
 	 * by it. */
 	if (w->cpu_milli > 0 && cpu + want->cpu_milli > w->cpu_milli)
@@ -220,6 +226,13 @@ actors_fits(const worker *w, const actor_env *env)
 	if (w->mem_bytes > 0 && mem + want->mem_bytes > w->mem_bytes)
 		return false;
 	return true;
+}
+
+static bool
+actors_fits(const worker *w, const actor_env *env)
+{
+	return actors_used_slots(w) < w->slots &&
+	       actors_resources_fit(w, env->env->resources);
 }
 
 static void

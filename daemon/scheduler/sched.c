@@ -142,6 +142,12 @@ sched_dispatch(sched *s)
 
 			if (e == NULL)
 				break;
+			if (e->env == NULL && actors_used_slots(w) < w->slots &&
+			    !actors_resources_fit(w, e->task->resources)) {
+				e->dry =
+				    true; /* another worker may have room */
+				continue;
+			}
 			if (e->env == NULL &&
 			    actors_used_slots(w) >= w->slots) {
 				actors_evict_idle(s, w, NULL,

@@ -236,6 +236,9 @@ int actors_resolve(sched *s, const Troupe__ExecutionSpec *spec,
 /* Binds e to env (NULL: per-item processes); an execution without a
  * command of its own takes the environment's. */
 int actors_bind(exec *e, actor_env *env);
+/* Whether w's declared capacity (cpu, memory) has room for want, counting
+ * its replicas and its items run as processes. */
+bool actors_resources_fit(const worker *w, const Troupe__Resources *want);
 /* Slots of w in use: items run as processes, and replicas. */
 uint32_t actors_used_slots(const worker *w);
 /* Whether w can take one more item of env now, starting a replica on it

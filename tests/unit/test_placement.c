@@ -394,11 +394,12 @@ typedef struct fw {
 } fw;
 
 static void
-fw_open(fx *f, fw *w, const char *name, uint32_t slots)
+fw_open_cap(fx *f, fw *w, const char *name, uint32_t slots, uint32_t cpu_milli)
 {
 	Troupe__RegisterWorkerRequest req =
 	    TROUPE__REGISTER_WORKER_REQUEST__INIT;
 	Troupe__RegisterWorkerReply *rep = NULL;
+	Troupe__Resources            cap = TROUPE__RESOURCES__INIT;
 
 	memset(w, 0, sizeof(*w));
 	fx_dial(f->link_url, &w->sock);
@@ -411,6 +412,8 @@ fw_open(fx *f, fw *w, const char *name, uint32_t slots)
 	req.slots = slots;
 	req.pid = 4000;
 	req.version = "test";
+	cap.cpu_milli = cpu_milli;
+	req.capacity = &cap;
 	assert_int_equal(chan_call(&w->call, "RegisterWorker", &req.base,
 	                           &troupe__register_worker_reply__descriptor,
 	                           (void **)&rep),
@@ -418,6 +421,12 @@ fw_open(fx *f, fw *w, const char *name, uint32_t slots)
 	snprintf(w->id, sizeof(w->id), "%s", rep->worker_id);
 	assert_int_equal(rep->pull_timeout_ms, PULL_TIMEOUT_MS);
 	troupe__register_worker_reply__free_unpacked(rep, NULL);
+}
+
+static void
+fw_open(fx *f, fw *w, const char *name, uint32_t slots)
+{
+	fw_open_cap(f, w, name, slots, 0);
 }
 
 static void
@@ -1176,6 +1185,58 @@ test_actor_spread(void **state)
 	fw_close(&a[1].w);
 }
 
+/* Resource requests are placed against the capacity workers declare: a
+ * replica asking for 2 CPUs never lands on a 1-CPU worker, and items run
+ * as processes asking for 0.6 CPU run one at a time on a 1-CPU worker
+ * whatever its slots. */
+static void
+test_resources(void **state)
+{
+	fx                   *f = *state;
+	aw                    a[2];
+	fw                    w;
+	Troupe__ExecutionSpec sp = TROUPE__EXECUTION_SPEC__INIT;
+	Troupe__ExecutionSpec sp2 = TROUPE__EXECUTION_SPEC__INIT;
+	Troupe__ActorEnv      env = TROUPE__ACTOR_ENV__INIT;
+	Troupe__Resources     two = TROUPE__RESOURCES__INIT;
+	Troupe__Resources     part = TROUPE__RESOURCES__INIT;
+	Troupe__PullReply    *p;
+	char                  id[32], key[72] = "";
+
+	memset(a, 0, sizeof(a));
+	fw_open_cap(f, &a[0].w, "small", 4, 1000);
+	fw_open_cap(f, &a[1].w, "big", 4, 4000);
+	fw_pull_start(&a[0].w, NULL, 0);
+	fw_pull_start(&a[1].w, NULL, 0);
+	sleep_ms(50);
+	two.cpu_milli = 2000;
+	sp.command = "cat";
+	env.replica_count = 2;
+	env.resources = &two;
+	sp.adhoc_actor = &env;
+	create_exec(f, 8, &sp, id);
+	/* The big worker takes both; the small one is answered empty when
+	 * its Pull times out. */
+	assert_int_equal(aw_take(&a[1], fw_pull_end(&a[1].w), key, sizeof(key)),
+	                 2);
+	assert_int_equal(aw_take(&a[0], fw_pull_end(&a[0].w), key, sizeof(key)),
+	                 0);
+	assert_int_equal(a[0].n_rid, 0);
+	fw_close(&a[0].w);
+	fw_close(&a[1].w);
+
+	fw_open_cap(f, &w, "one-cpu", 4, 1000);
+	part.cpu_milli = 600;
+	sp2.command = "echo {}";
+	sp2.resources = &part;
+	create_exec(f, 5, &sp2, id);
+	fw_pull_start(&w, NULL, 0);
+	p = fw_pull_end(&w);
+	assert_int_equal(n_items(p), 1);
+	troupe__pull_reply__free_unpacked(p, NULL);
+	fw_close(&w);
+}
+
 int
 main(void)
 {
@@ -1196,6 +1257,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_actor_replicas, fx_setup,
 	                                    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_actor_spread, fx_setup,
+	                                    fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_resources, fx_setup,
 	                                    fx_teardown),
 	};
 
