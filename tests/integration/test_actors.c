@@ -192,10 +192,7 @@ test_registered_actor_warm(void **state)
 	          src_dir()),
 	    0);
 	assert_int_equal(h_run(c, NULL, NULL, "seq 50 > items"), 0);
-	/* (--cmd is only a placeholder: the CLI wants one; the replicas run
-	 * the environment's command.) */
-	id =
-	    h_map_detach(c, NULL, "--actor anomaly --cmd detect --items items");
+	id = h_map_detach(c, NULL, "--actor anomaly --items items");
 	/* Count the replicas while it runs. */
 	deadline = h_now_ms() + 120000;
 	do {
@@ -225,8 +222,7 @@ test_registered_actor_warm(void **state)
 	/* The second map: the same processes, none started or stopped. */
 	nb = procs(c, "TROUPE_ACTOR=anomaly", "python", before);
 	assert_true(nb >= 1 && nb <= 3);
-	id =
-	    h_map_detach(c, NULL, "--actor anomaly --cmd detect --items items");
+	id = h_map_detach(c, NULL, "--actor anomaly --items items");
 	deadline = h_now_ms() + 120000;
 	do {
 		n = procs(c, "TROUPE_ACTOR=anomaly", "python", pids);
@@ -447,9 +443,8 @@ test_timeout_and_recycling(void **state)
 	                       "troupe actor create rec --cmd 'while read x; "
 	                       "do echo $$; done' --replicas 1 --max-items 3"),
 	                 0);
-	assert_int_equal(
-	    h_run(c, &out, NULL, "seq 9 | troupe map --actor rec --cmd rec"),
-	    0);
+	assert_int_equal(h_run(c, &out, NULL, "seq 9 | troupe map --actor rec"),
+	                 0);
 	n = h_split(c, out, &lines);
 	assert_int_equal(n, 9);
 	for (int i = 0; i < 9; i++) {
