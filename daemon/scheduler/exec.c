@@ -311,7 +311,7 @@ exec_abort(sched *s, exec *e, Troupe__Phase phase, const char *why)
 
 		if (it->state == TROUPE__ITEM_STATE__ITEM_RUNNING) {
 			if (it->w != NULL) {
-				worker_cancel(it->w, e, i, it->attempts);
+				worker_cancel(it->w, e->id, i, it->attempts);
 				worker_drop_assignment(it->w, e, i);
 			}
 			it->w = NULL;

@@ -58,7 +58,7 @@ worker_drop_assignment(worker *w, exec *e, uint64_t index)
 }
 
 void
-worker_cancel(worker *w, exec *e, uint64_t index, uint32_t attempt)
+worker_cancel(worker *w, const char *exec_id, uint64_t index, uint32_t attempt)
 {
 	if (w->n_cancels == w->cap_cancels) {
 		size_t           cap = w->cap_cancels ? w->cap_cancels * 2 : 8;
@@ -73,12 +73,34 @@ worker_cancel(worker *w, exec *e, uint64_t index, uint32_t attempt)
 		w->cancel_ids = ids;
 		w->cap_cancels = cap;
 	}
-	if ((w->cancel_ids[w->n_cancels] = strdup(e->id)) == NULL)
+	if ((w->cancel_ids[w->n_cancels] = strdup(exec_id)) == NULL)
 		return;
 	troupe__item_ref__init(&w->cancels[w->n_cancels]);
 	w->cancels[w->n_cancels].index = index;
 	w->cancels[w->n_cancels].attempt = attempt;
 	w->n_cancels++;
+}
+
+Troupe__ItemRef **
+worker_cancels_view(worker *w)
+{
+	Troupe__ItemRef **cp = calloc(w->n_cancels + 1, sizeof(*cp));
+
+	if (cp == NULL)
+		return NULL;
+	for (size_t i = 0; i < w->n_cancels; i++) {
+		w->cancels[i].execution = w->cancel_ids[i];
+		cp[i] = &w->cancels[i];
+	}
+	return cp;
+}
+
+void
+worker_cancels_sent(worker *w)
+{
+	for (size_t i = 0; i < w->n_cancels; i++)
+		free(w->cancel_ids[i]);
+	w->n_cancels = 0;
 }
 
 /* Answers w's parked Pull with every assignment not yet sent, grouped by
@@ -100,7 +122,7 @@ worker_answer_pull(sched *s, worker *w)
 	sp = calloc(w->n_running + 1, sizeof(*sp));
 	items = calloc(w->n_running + 1, sizeof(*items));
 	ip = calloc(w->n_running + 1, sizeof(*ip));
-	cp = calloc(w->n_cancels + 1, sizeof(*cp));
+	cp = worker_cancels_view(w);
 	if (shards == NULL || sp == NULL || items == NULL || ip == NULL ||
 	    cp == NULL) {
 		rpc_fail(w->pull, TROUPE_ENOMEM, "out of memory");
@@ -149,10 +171,6 @@ worker_answer_pull(sched *s, worker *w)
 			a->sent = true;
 		}
 	}
-	for (size_t i = 0; i < w->n_cancels; i++) {
-		w->cancels[i].execution = w->cancel_ids[i];
-		cp[i] = &w->cancels[i];
-	}
 	rep.n_shards = n_sh;
 	rep.shards = sp;
 	rep.n_cancels = w->n_cancels;
@@ -186,9 +204,7 @@ worker_answer_pull(sched *s, worker *w)
 	for (size_t i = 0; i < w->n_stops; i++)
 		free(w->stops[i]);
 	w->n_stops = 0;
-	for (size_t i = 0; i < w->n_cancels; i++)
-		free(w->cancel_ids[i]);
-	w->n_cancels = 0;
+	worker_cancels_sent(w);
 done:
 	w->pull = NULL;
 	free(shards);
@@ -272,7 +288,11 @@ link_register_worker(Troupe__WorkerLink_Service          *svc,
 	if (s->workers != NULL)
 		s->workers->prev = w;
 	s->workers = w;
-	/* Claim back the attempts it still runs, if nobody else has them. */
+	/* Claim back the attempts it still runs, if nobody else has them,
+	 * and cancel the rest: their item finished or went elsewhere, or
+	 * their execution ended while the worker was away.  No slot limit:
+	 * it runs them already (an actor worker holds up to its replicas'
+	 * prefetch, more than its slots). */
 	for (size_t i = 0; i < in->n_held; i++) {
 		const Troupe__ItemRef *r = in->held[i];
 		exec                  *e = sched_find_exec(s, r->execution);
@@ -280,8 +300,10 @@ link_register_worker(Troupe__WorkerLink_Service          *svc,
 
 		if (it == NULL ||
 		    it->state != TROUPE__ITEM_STATE__ITEM_PENDING ||
-		    it->attempts != r->attempt || w->n_running >= w->slots)
+		    it->attempts != r->attempt || exec_terminal(e->phase)) {
+			worker_cancel(w, r->execution, r->index, r->attempt);
 			continue;
+		}
 		it->attempts--; /* sched_assign counts it again */
 		sched_assign(s, w, e, r->index);
 		w->running[w->n_running - 1].sent = true;
@@ -289,9 +311,9 @@ link_register_worker(Troupe__WorkerLink_Service          *svc,
 			it->sys_fails--;
 		adopted++;
 	}
-	log_info("worker %s registered as %s (host %s, %u slots%s)", w->name,
-	         w->id, w->host, w->slots,
-	         adopted ? ", claimed running items" : "");
+	log_info("worker %s registered as %s (host %s, %u slots; claimed %zu "
+	         "running items, cancelled %zu)",
+	         w->name, w->id, w->host, w->slots, adopted, w->n_cancels);
 	rep.worker_id = w->id;
 	rep.pull_timeout_ms = s->opts.pull_timeout_ms;
 	rep.lost_after_ms = s->opts.lost_after_ms;
@@ -349,6 +371,16 @@ link_report(Troupe__WorkerLink_Service *svc, const Troupe__ReportRequest *in,
 	(void)closure;
 	if (w == NULL)
 		return;
+	if (in->draining && w->state == TROUPE__WORKER_STATE__WORKER_READY) {
+		log_info("worker %s (%s) is draining", w->name, w->id);
+		w->state = TROUPE__WORKER_STATE__WORKER_DRAINING;
+	}
+	if (in->draining && w->pull != NULL) {
+		/* The worker gave this Pull up; a reply would carry work
+		 * and cancellations into the void. */
+		rpc_fail(w->pull, TROUPE_ECANCELED, "the worker is draining");
+		w->pull = NULL;
+	}
 	for (size_t i = 0; i < in->n_results; i++)
 		sched_apply_result(s, w, in->results[i]);
 	if ((a = calloc(1, sizeof(*a))) == NULL) {
@@ -357,6 +389,7 @@ link_report(Troupe__WorkerLink_Service *svc, const Troupe__ReportRequest *in,
 	}
 	/* Answered by the flush that commits these results. */
 	a->call = call;
+	snprintf(a->worker_id, sizeof(a->worker_id), "%s", w->id);
 	a->next = s->acks;
 	s->acks = a;
 	sched_dirty(s);

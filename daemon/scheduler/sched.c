@@ -322,8 +322,19 @@ sched_flush(sched *s)
 	while (acks != NULL) {
 		pending_ack        *a = acks;
 		Troupe__ReportReply rep = TROUPE__REPORT_REPLY__INIT;
+		worker             *w = sched_find_worker(s, a->worker_id);
+		Troupe__ItemRef   **cp = NULL;
+
 		acks = a->next;
+		if (w != NULL && w->n_cancels > 0 &&
+		    (cp = worker_cancels_view(w)) != NULL) {
+			rep.cancels = cp;
+			rep.n_cancels = w->n_cancels;
+		}
 		rpc_reply(a->call, &rep.base);
+		if (cp != NULL)
+			worker_cancels_sent(w);
+		free(cp);
 		free(a);
 	}
 	sched_answer_watchers(s, false);

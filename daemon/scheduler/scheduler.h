@@ -133,7 +133,7 @@ struct worker {
 	int64_t             pull_deadline_ms;
 	assignment         *running; /* attempts running there */
 	size_t              n_running, cap_running;
-	Troupe__ItemRef    *cancels;    /* to send with the next Pull reply */
+	Troupe__ItemRef    *cancels;    /* to send with the next reply */
 	char              **cancel_ids; /* cancels[i].execution, owned */
 	size_t              n_cancels, cap_cancels;
 	char              **label_keys, **label_vals;
@@ -157,6 +157,7 @@ typedef struct watcher {
 typedef struct pending_ack {
 	struct pending_ack *next;
 	rpc_call           *call;
+	char                worker_id[32]; /* its reply carries w's cancels */
 } pending_ack;
 
 typedef struct sched_opts {
@@ -272,7 +273,15 @@ void api_answer_watch(sched *s, rpc_call *call, const char *id);
 /* Workers (link.c). */
 void worker_free(worker *w);
 void worker_drop_assignment(worker *w, exec *e, uint64_t index);
-void worker_cancel(worker *w, exec *e, uint64_t index, uint32_t attempt);
-void worker_answer_pull(sched *s, worker *w);
+/* Queues a cancellation of that attempt for w's next Pull or Report
+ * reply (exec_id is copied). */
+void worker_cancel(worker *w, const char *exec_id, uint64_t index,
+                   uint32_t attempt);
+/* An array of pointers to w's queued cancellations, for a reply; the
+ * caller frees the array (not its elements).  NULL when out of memory.
+ * Valid until worker_cancels_sent, which forgets them once sent. */
+Troupe__ItemRef **worker_cancels_view(worker *w);
+void              worker_cancels_sent(worker *w);
+void              worker_answer_pull(sched *s, worker *w);
 
 #endif

@@ -781,6 +781,9 @@ wk_on_report(void *arg, int rv, const Troupe__Reply *rep)
 		return;
 	w->n_inflight = 0;
 	if (rv == 0 && rep->code == TROUPE__CODE__OK) {
+		Troupe__ReportReply *rr = troupe__report_reply__unpack(
+		    NULL, rep->body.len, rep->body.data);
+
 		for (size_t i = 0; i < n; i++)
 			report_free(w->outbox[i]);
 		if (n > 0)
@@ -790,6 +793,14 @@ wk_on_report(void *arg, int rv, const Troupe__Reply *rep)
 		w->report_backoff_ms = 0;
 		if (n > 0)
 			log_debug("reported %zu results", n);
+		/* The results are committed either way; only the
+		 * cancellations would be lost with a malformed body. */
+		if (rr == NULL)
+			log_warn("Report: malformed reply");
+		for (size_t i = 0; rr != NULL && i < rr->n_cancels; i++)
+			wk_cancel(w, rr->cancels[i]);
+		if (rr != NULL)
+			troupe__report_reply__free_unpacked(rr, NULL);
 		wk_report_kick(w);
 		wk_check_done(w);
 		return;
@@ -838,6 +849,7 @@ wk_report_kick(workerd *w)
 	req.worker_id = w->worker_id;
 	req.results = w->outbox;
 	req.n_results = n;
+	req.draining = w->phase != WK_RUN;
 	rv = wlink_call(w->link, WLINK_REPORT, "Report", &req.base,
 	                WK_REPORT_TIMEOUT_MS, wk_on_report, w);
 	if (rv != 0) {
@@ -973,6 +985,10 @@ workerd_stop(workerd *w)
 		               wk_beat_ms(w));
 		uv_timer_start(&w->stop_timer, wk_drain_timeout,
 		               w->drain_timeout_ms, 0);
+		/* Tell the scheduler now: it stops placing items here and
+		 * sends cancellations with its Report replies. */
+		w->beat_due = true;
+		wk_report_kick(w);
 		wk_check_done(w);
 		return;
 	}
