@@ -335,6 +335,76 @@ actors_evict_idle(sched *s, worker *w, const actor_env *keep, uint32_t want)
 	}
 }
 
+static env_strikes *
+actors_strikes(const worker *w, const actor_env *env)
+{
+	for (env_strikes *k = w->strikes; k != NULL; k = k->next)
+		if (k->env == env)
+			return k;
+	return NULL;
+}
+
+static bool
+actors_struck_out(const worker *w, const actor_env *env, int64_t now)
+{
+	const env_strikes *k = actors_strikes(w, env);
+
+	return k != NULL && k->until_ms > now;
+}
+
+void
+actors_note_result(sched *s, worker *w, const actor_env *env,
+                   bool system_failure)
+{
+	env_strikes *k = actors_strikes(w, env);
+
+	if (!system_failure) {
+		if (k != NULL)
+			k->n = 0;
+		return;
+	}
+	if (k == NULL) {
+		if ((k = calloc(1, sizeof(*k))) == NULL)
+			return; /* only placement gets worse */
+		k->env = env;
+		k->next = w->strikes;
+		w->strikes = k;
+	}
+	if (++k->n < SCHED_STRIKES_OUT || k->until_ms > troupe_now_ms())
+		return;
+	k->until_ms = troupe_now_ms() + SCHED_STRIKE_OUT_MS;
+	k->n = 0;
+	log_warn("worker %s: %d items of %s in a row failed there (replicas "
+	         "dying?); its items and replicas go to other workers for "
+	         "%d s",
+	         w->name, SCHED_STRIKES_OUT, env->key,
+	         SCHED_STRIKE_OUT_MS / 1000);
+	/* Its replicas there, if any still live, free their places in the
+	 * count for replicas elsewhere. */
+	for (replica *r = w->replicas; r != NULL; r = r->next)
+		if (r->env == env && !r->stopping && r->announced) {
+			r->stopping = true;
+			actors_stop(w, r->id);
+		}
+	sched_kick(s);
+}
+
+/* Whether env should stay off w for now: struck out there, while some
+ * other ready worker is not. */
+static bool
+actors_avoid(const sched *s, const worker *w, const actor_env *env)
+{
+	int64_t now = troupe_now_ms();
+
+	if (!actors_struck_out(w, env, now))
+		return false;
+	for (const worker *o = s->workers; o != NULL; o = o->next)
+		if (o != w && o->state == TROUPE__WORKER_STATE__WORKER_READY &&
+		    !actors_struck_out(o, env, now))
+			return true;
+	return false; /* nowhere better: keep trying here */
+}
+
 bool
 actors_make_room(sched *s, worker *w, actor_env *env)
 {
@@ -344,6 +414,8 @@ actors_make_room(sched *s, worker *w, actor_env *env)
 	    env->n_replicas < env->env->replica_count && actors_fits(w, env);
 	replica *r;
 
+	if (actors_avoid(s, w, env))
+		return false;
 	/* A replica here without an item takes it. */
 	if (inflight < here)
 		return true;
@@ -410,6 +482,11 @@ actors_drop_worker(sched *s, worker *w)
 	(void)s;
 	while (w->replicas != NULL)
 		actors_unlink(w, &w->replicas);
+	while (w->strikes != NULL) {
+		env_strikes *k = w->strikes;
+		w->strikes = k->next;
+		free(k);
+	}
 	for (size_t i = 0; i < w->n_stops; i++)
 		free(w->stops[i]);
 	free(w->stops);

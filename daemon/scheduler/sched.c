@@ -191,6 +191,11 @@ sched_apply_result(sched *s, worker *w, const Troupe__ItemReport *r)
 		worker_drop_assignment(it->w, e, r->index);
 	it->w = NULL;
 	w->items_done++;
+	if (e->env != NULL)
+		actors_note_result(s, w, e->env,
+		                   r->state !=
+		                           TROUPE__ITEM_STATE__ITEM_SUCCEEDED &&
+		                       r->system_failure);
 	it->exit_code = r->exit_code;
 	it->started_ms = r->started_ms;
 	it->finished_ms = r->finished_ms;

@@ -62,6 +62,22 @@ typedef struct replica {
 	bool                 stopping;  /* asked to stop; counted until gone */
 } replica;
 
+/* Replicas of an environment failing on one worker: after
+ * SCHED_STRIKES_OUT system failures of its items there in a row (a replica
+ * that dies at start, a crash loop given up), the worker gets no more of
+ * that environment's items or replicas for SCHED_STRIKE_OUT_MS, as long as
+ * another worker could take them: a broken host (missing library, full
+ * disk, bad GPU) must not eat every item's system retries. */
+#define SCHED_STRIKES_OUT   3
+#define SCHED_STRIKE_OUT_MS 30000
+
+typedef struct env_strikes {
+	struct env_strikes *next;
+	const actor_env    *env;
+	uint32_t            n;        /* system failures in a row */
+	int64_t             until_ms; /* struck out until then, or 0 */
+} env_strikes;
+
 /* One item's state.  Strings are malloc'd and owned by the item. */
 typedef struct item {
 	uint8_t  state;      /* Troupe__ItemState */
@@ -142,6 +158,7 @@ struct worker {
 	uint32_t            n_replicas;
 	char              **stops; /* replica ids to stop, with a Pull */
 	size_t              n_stops;
+	env_strikes        *strikes; /* environments failing here */
 };
 
 /* A parked WatchExecution. */
@@ -256,6 +273,11 @@ void actors_evict_idle(sched *s, worker *w, const actor_env *keep,
 /* Asks a draining w to stop its replicas that have no items left, so
  * their environments may start replicas elsewhere once they are gone. */
 void actors_drain(sched *s, worker *w);
+/* Counts a result of an item of env that ran on w: system failures in a
+ * row strike the environment out on w (see env_strikes); a success
+ * clears them. */
+void actors_note_result(sched *s, worker *w, const actor_env *env,
+                        bool system_failure);
 /* Forgets every replica of w (it is lost). */
 void actors_drop_worker(sched *s, worker *w);
 /* Fills the ListActors reply (caller frees with actors_list_free). */

@@ -256,8 +256,6 @@ test_replicas_killed_mid_item(void **state)
 static void
 test_worker_whose_replicas_all_die(void **state)
 {
-	hf_known_bug("a system retry goes back to the worker whose replicas "
-	             "die, and the map FAILS");
 	h_cluster  *c = h_start(&(h_opts){.workers = 1, .slots = 2});
 	char *const env[] = {"BROKEN=1", NULL};
 	const char *id;
