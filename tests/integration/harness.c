@@ -3,12 +3,15 @@
  *
  * Threading: the test's one thread does everything.  nng starts threads of
  * its own as soon as a client is opened, so the children are created with
- * fork() followed only by async-signal-safe calls (open, dup2, chdir,
- * setpgid, prctl) and execve() with an environment built beforehand.
+ * fork() followed only by async-signal-safe calls (setpgid, prctl, setns,
+ * dup2, chdir) and execve() with an environment built beforehand.
+ * harness_faults.c starts its processes with the same helpers
+ * (harness_internal.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +26,10 @@
 #include <sys/wait.h>
 
 #include "harness.h"
+#include "harness_internal.h"
 
 #define H_MAX_WORKERS 16
 #define H_READY_MS    30000 /* ASan-built daemons start slowly */
-#define H_STOP_MS     20000
 #define H_LOG_TAIL    (48 * 1024)
 
 extern char **environ;
@@ -78,7 +81,7 @@ h_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
+void
 h_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -104,17 +107,23 @@ h_keep(h_cluster *c, char *p)
 	return p;
 }
 
-static char *
-h_vfmt(h_cluster *c, const char *fmt, va_list ap)
+char *
+h_vasprintf(const char *fmt, va_list ap)
 {
 	char *s = NULL;
 
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	return h_keep(c, s);
+	if (vasprintf(&s, fmt, ap) < 0 || s == NULL)
+		fail_msg("harness: out of memory");
+	return s;
 }
 
-static char *
+char *
+h_vfmt(h_cluster *c, const char *fmt, va_list ap)
+{
+	return h_keep(c, h_vasprintf(fmt, ap));
+}
+
+char *
 h_fmt(h_cluster *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -148,6 +157,12 @@ const char *
 h_api_addr(h_cluster *c)
 {
 	return c->api;
+}
+
+const char *
+h_bin_dir(h_cluster *c)
+{
+	return c->bin;
 }
 
 const char *
@@ -387,8 +402,7 @@ h_assert_icontains_at(const char *haystack, const char *needle,
 	fail();
 }
 
-/* Prints the last H_LOG_TAIL bytes of path to stderr under a header. */
-static void
+void
 h_dump_file(const char *title, const char *path)
 {
 	FILE  *f = fopen(path, "rb");
@@ -426,19 +440,18 @@ h_dump_logs(h_cluster *c)
 	fflush(stderr);
 }
 
-/* Builds the environment of a child: ours without TROUPE_* and PATH, plus
- * TROUPE_HOME, PATH with the build's binaries first and, for commands run
- * against a TCP cluster, TROUPE_ADDR and TROUPE_TOKEN_FILE. */
-static char **
-h_env(h_cluster *c, bool for_cli)
+char **
+h_env(h_cluster *c, bool for_cli, char *const extra[])
 {
-	size_t      n = 0, k = 0;
+	size_t      n = 0, k = 0, x = 0;
 	char      **env;
 	const char *path = getenv("PATH");
 
 	while (environ[n] != NULL)
 		n++;
-	env = (char **)h_keep(c, calloc(n + 8, sizeof(char *)));
+	while (extra != NULL && extra[x] != NULL)
+		x++;
+	env = (char **)h_keep(c, calloc(n + x + 8, sizeof(char *)));
 	for (size_t i = 0; i < n; i++) {
 		if (strncmp(environ[i], "TROUPE_", 7) == 0 ||
 		    strncmp(environ[i], "PATH=", 5) == 0)
@@ -452,19 +465,25 @@ h_env(h_cluster *c, bool for_cli)
 		env[k++] = h_fmt(c, "TROUPE_ADDR=%s", c->api);
 		env[k++] = h_fmt(c, "TROUPE_TOKEN_FILE=%s", c->token_file);
 	}
+	for (size_t i = 0; i < x; i++)
+		env[k++] = h_fmt(c, "%s", extra[i]);
 	env[k] = NULL;
 	return env;
 }
 
-/* Forks a child in its own process group that dies with us, with stdin,
- * stdout and stderr from the given files (out and err may be the same
- * path; they are appended to), in c->dir, and execs argv with env. */
-static pid_t
-h_fork_exec(h_cluster *c, char *const argv[], char **env, const char *in,
-            const char *out, const char *err)
+pid_t
+h_fork_exec(h_cluster *c, char *const argv[], char **env, const char *netns,
+            const char *in, const char *out, const char *err)
 {
-	int   fin = -1, fout = -1, ferr = -1;
+	int   fin = -1, fout = -1, ferr = -1, fns = -1;
 	pid_t pid;
+
+	if (netns != NULL && netns[0] != '\0') {
+		const char *path = h_fmt(c, "/run/netns/%s", netns);
+
+		if ((fns = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			fail_msg("harness: %s: %s", path, strerror(errno));
+	}
 
 	fin = open(in, O_RDONLY | O_CLOEXEC);
 	fout = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -482,6 +501,8 @@ h_fork_exec(h_cluster *c, char *const argv[], char **env, const char *in,
 	if (pid == 0) {
 		setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fns >= 0 && setns(fns, CLONE_NEWNET) != 0)
+			_exit(125);
 		if (dup2(fin, 0) < 0 || dup2(fout, 1) < 0 || dup2(ferr, 2) < 0)
 			_exit(126);
 		if (chdir(c->dir) != 0)
@@ -493,12 +514,12 @@ h_fork_exec(h_cluster *c, char *const argv[], char **env, const char *in,
 	close(fin);
 	close(fout);
 	close(ferr);
+	if (fns >= 0)
+		close(fns);
 	return pid;
 }
 
-/* Waits up to ms for pid; returns its wait status, or -1 if it is still
- * running. */
-static int
+int
 h_wait_pid(pid_t pid, int ms)
 {
 	int64_t deadline = h_now_ms() + ms;
@@ -516,7 +537,7 @@ h_wait_pid(pid_t pid, int ms)
 	}
 }
 
-static const char *
+const char *
 h_status_str(h_cluster *c, int st)
 {
 	if (WIFEXITED(st))
@@ -527,20 +548,28 @@ h_status_str(h_cluster *c, int st)
 	return h_fmt(c, "wait status %#x", st);
 }
 
+pid_t
+h_launch(h_cluster *c, char *const argv[], char **env, const char *netns,
+         const char *log)
+{
+	FILE *f = fopen(log, "a");
+
+	if (f != NULL) {
+		fprintf(f, "== harness: starting%s%s:",
+		        netns != NULL && netns[0] ? " in netns " : "",
+		        netns != NULL ? netns : "");
+		for (int i = 0; argv[i] != NULL; i++)
+			fprintf(f, " %s", argv[i]);
+		fprintf(f, "\n");
+		fclose(f);
+	}
+	return h_fork_exec(c, argv, env, netns, "/dev/null", log, log);
+}
+
 static void
 h_spawn(h_cluster *c, h_proc *p)
 {
-	FILE *log = fopen(p->log, "a");
-
-	if (log != NULL) {
-		fprintf(log, "== harness: starting");
-		for (int i = 0; i < p->argc; i++)
-			fprintf(log, " %s", p->argv[i]);
-		fprintf(log, "\n");
-		fclose(log);
-	}
-	p->pid = h_fork_exec(c, p->argv, h_env(c, false), "/dev/null", p->log,
-	                     p->log);
+	p->pid = h_launch(c, p->argv, h_env(c, false, NULL), NULL, p->log);
 }
 
 /* Adds the space-separated words of s to p's argv. */
@@ -681,21 +710,32 @@ h_wait_workers(h_cluster *c, int n, int ms)
 }
 
 int
+h_kill_pid(h_cluster *c, const char *name, pid_t *pid, int sig)
+{
+	int st;
+
+	kill(*pid, sig);
+	if ((st = h_wait_pid(*pid, H_STOP_MS)) == -1) {
+		kill(-*pid, SIGKILL);
+		h_wait_pid(*pid, H_STOP_MS);
+		*pid = 0;
+		h_fail(c, "%s did not exit within %d ms of signal %d", name,
+		       H_STOP_MS, sig);
+	}
+	kill(-*pid, SIGKILL);
+	*pid = 0;
+	return st;
+}
+
+int
 h_kill_worker(h_cluster *c, int i, int sig)
 {
 	h_proc *w = &c->workers[i];
-	int     st;
 
 	if (i >= c->nworkers)
 		h_fail(c, "no worker %d", i);
 	h_check_alive(c, w, "it to be killed");
-	kill(w->pid, sig);
-	if ((st = h_wait_pid(w->pid, H_STOP_MS)) == -1)
-		h_fail(c, "%s did not exit within %d ms of signal %d", w->name,
-		       H_STOP_MS, sig);
-	kill(-w->pid, SIGKILL);
-	w->pid = 0;
-	return st;
+	return h_kill_pid(c, w->name, &w->pid, sig);
 }
 
 int
@@ -845,17 +885,10 @@ h_start(const h_opts *o)
 int
 h_kill_scheduler(h_cluster *c, int sig)
 {
-	int st;
-
 	troupe_client_close(c->client);
 	c->client = NULL;
 	h_check_alive(c, &c->sched, "it to be killed");
-	kill(c->sched.pid, sig);
-	if ((st = h_wait_pid(c->sched.pid, H_STOP_MS)) == -1)
-		h_fail(c, "scheduler did not exit within %d ms of signal %d",
-		       H_STOP_MS, sig);
-	c->sched.pid = 0;
-	return st;
+	return h_kill_pid(c, c->sched.name, &c->sched.pid, sig);
 }
 
 void
@@ -874,34 +907,32 @@ h_restart_scheduler(h_cluster *c)
 		h_wait_workers(c, running, H_READY_MS);
 }
 
-/* Stops p with SIGTERM; returns NULL when it exited with status 0, else
- * what went wrong.  Whatever is left of its process group is killed. */
-static const char *
-h_stop_proc(h_cluster *c, h_proc *p)
+const char *
+h_stop_pid(h_cluster *c, const char *name, pid_t *pid)
 {
 	const char *bad = NULL;
 	int         st;
 
-	if (p->pid <= 0)
+	if (*pid <= 0)
 		return NULL;
-	if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+	if (waitpid(*pid, &st, WNOHANG) == *pid) {
 		bad = h_fmt(c, "%s had died before the end of the test (%s)",
-		            p->name, h_status_str(c, st));
+		            name, h_status_str(c, st));
 	} else {
-		kill(p->pid, SIGTERM);
-		st = h_wait_pid(p->pid, H_STOP_MS);
+		kill(*pid, SIGTERM);
+		st = h_wait_pid(*pid, H_STOP_MS);
 		if (st == -1) {
 			bad =
 			    h_fmt(c, "%s did not exit within %d ms of SIGTERM",
-			          p->name, H_STOP_MS);
-			kill(p->pid, SIGKILL);
-			h_wait_pid(p->pid, H_STOP_MS);
+			          name, H_STOP_MS);
+			kill(*pid, SIGKILL);
+			h_wait_pid(*pid, H_STOP_MS);
 		} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			bad = h_fmt(c, "%s: %s after SIGTERM", p->name,
+			bad = h_fmt(c, "%s: %s after SIGTERM", name,
 			            h_status_str(c, st));
 	}
-	kill(-p->pid, SIGKILL);
-	p->pid = 0;
+	kill(-*pid, SIGKILL);
+	*pid = 0;
 	return bad;
 }
 
@@ -960,9 +991,10 @@ h_done(h_cluster *c)
 	/* Workers first: a scheduler going away first would make them log
 	 * reconnection noise, and they must exit cleanly either way. */
 	for (int i = 0; i < c->nworkers; i++)
-		if ((bad[nbad] = h_stop_proc(c, &c->workers[i])) != NULL)
+		if ((bad[nbad] = h_stop_pid(c, c->workers[i].name,
+		                            &c->workers[i].pid)) != NULL)
 			nbad++;
-	if ((bad[nbad] = h_stop_proc(c, &c->sched)) != NULL)
+	if ((bad[nbad] = h_stop_pid(c, c->sched.name, &c->sched.pid)) != NULL)
 		nbad++;
 	if (nbad > 0) {
 		h_dump_logs(c);
@@ -1004,7 +1036,7 @@ h_vrun(h_cluster *c, const char *input, char **out, char **err, const char *fmt,
 	if (input != NULL)
 		fputs(input, f);
 	fclose(f);
-	pid = h_fork_exec(c, argv, h_env(c, true), fin, fout, ferr);
+	pid = h_fork_exec(c, argv, h_env(c, true, NULL), NULL, fin, fout, ferr);
 	st = h_wait_pid(pid, c->timeout_ms);
 	if (st == -1) {
 		kill(-pid, SIGKILL);

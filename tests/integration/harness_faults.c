@@ -1,34 +1,27 @@
 /*
  * Helpers for the fault tests (see harness_faults.h).
  *
- * Threading: the test's one thread does everything.  nng runs threads of
- * its own once a client is open, so children are made with fork()
- * followed only by async-signal-safe calls (setpgid, prctl, setns, dup2,
- * chdir) and execve() with an environment built beforehand.
+ * Threading: the test's one thread does everything.  Children are made
+ * by harness.c's h_launch (see harness_internal.h), as the harness makes
+ * its own daemons.
  */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "harness_faults.h"
+#include "harness_internal.h"
 
 #define HF_MAX_PROCS  16
 #define HF_MAX_AT_END 32
-#define HF_STOP_MS    20000
-#define HF_LOG_TAIL   (32 * 1024)
-
-extern char **environ;
 
 struct hf_proc {
 	char   name[32];
@@ -49,10 +42,7 @@ static int     hf_nends;
 void
 hf_sleep_ms(int ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	h_sleep_ms(ms);
 }
 
 uint64_t
@@ -67,37 +57,11 @@ hf_rand(uint64_t *s)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
-static char *
-hf_vfmt(const char *fmt, va_list ap)
-{
-	char *s = NULL;
-
-	if (vasprintf(&s, fmt, ap) < 0 || s == NULL)
-		fail_msg("harness_faults: out of memory");
-	return s;
-}
-
-static char *
-hf_fmt(h_cluster *c, const char *fmt, ...)
-{
-	va_list ap;
-	char   *s;
-
-	va_start(ap, fmt);
-	s = hf_vfmt(fmt, ap);
-	va_end(ap);
-	return h_keep(c, s);
-}
-
 const char *
 hf_bin(h_cluster *c, const char *name)
 {
-	const char *bin = getenv("TROUPE_BIN_DIR");
-
-	if (bin == NULL || bin[0] == '\0')
-		bin = TROUPE_BIN_DIR;
-	return hf_fmt(c, "%s/%s/%s", bin,
-	              strcmp(name, "troupe") == 0 ? "client" : "daemon", name);
+	return h_fmt(c, "%s/%s/%s", h_bin_dir(c),
+	             strcmp(name, "troupe") == 0 ? "client" : "daemon", name);
 }
 
 int
@@ -108,7 +72,7 @@ hf_sh(const char *fmt, ...)
 	int     st;
 
 	va_start(ap, fmt);
-	cmd = hf_vfmt(fmt, ap);
+	cmd = h_vasprintf(fmt, ap);
 	va_end(ap);
 	fflush(stdout);
 	fflush(stderr);
@@ -132,7 +96,7 @@ hf_at_end(const char *fmt, ...)
 	if (hf_nends == HF_MAX_AT_END)
 		fail_msg("harness_faults: too many hf_at_end commands");
 	va_start(ap, fmt);
-	hf_ends[hf_nends++] = hf_vfmt(fmt, ap);
+	hf_ends[hf_nends++] = h_vasprintf(fmt, ap);
 	va_end(ap);
 }
 
@@ -157,88 +121,10 @@ hf_known_bug(const char *why)
 	skip();
 }
 
-/* The environment of a child: ours without TROUPE_* and PATH, then
- * TROUPE_HOME, PATH with the build's binaries first, then extra. */
-static char **
-hf_env(h_cluster *c, char *const extra[])
-{
-	size_t      n = 0, k = 0, x = 0;
-	char      **env;
-	const char *path = getenv("PATH");
-	const char *bin = getenv("TROUPE_BIN_DIR");
-
-	if (bin == NULL || bin[0] == '\0')
-		bin = TROUPE_BIN_DIR;
-	while (environ[n] != NULL)
-		n++;
-	while (extra != NULL && extra[x] != NULL)
-		x++;
-	env = (char **)h_keep(c, calloc(n + x + 4, sizeof(char *)));
-	for (size_t i = 0; i < n; i++) {
-		if (strncmp(environ[i], "TROUPE_", 7) == 0 ||
-		    strncmp(environ[i], "PATH=", 5) == 0)
-			continue;
-		env[k++] = environ[i];
-	}
-	env[k++] = hf_fmt(c, "TROUPE_HOME=%s", h_dir(c));
-	env[k++] = hf_fmt(c, "PATH=%s/client:%s/daemon:%s", bin, bin,
-	                  path != NULL ? path : "/usr/bin:/bin");
-	for (size_t i = 0; i < x; i++)
-		env[k++] = hf_fmt(c, "%s", extra[i]);
-	env[k] = NULL;
-	return env;
-}
-
 static void
 hf_start(h_cluster *c, hf_proc *p)
 {
-	int   fin, fout, fns = -1;
-	FILE *log;
-	pid_t pid;
-
-	if ((log = fopen(p->log, "a")) != NULL) {
-		fprintf(log, "== harness_faults: starting%s%s:",
-		        p->netns[0] ? " in netns " : "", p->netns);
-		for (int i = 0; p->argv[i] != NULL; i++)
-			fprintf(log, " %s", p->argv[i]);
-		fprintf(log, "\n");
-		fclose(log);
-	}
-	fin = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	fout = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (p->netns[0] != '\0') {
-		char path[128];
-
-		snprintf(path, sizeof(path), "/run/netns/%s", p->netns);
-		if ((fns = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			fail_msg("harness_faults: %s: %s", path,
-			         strerror(errno));
-	}
-	if (fin < 0 || fout < 0)
-		fail_msg("harness_faults: cannot open %s: %s", p->log,
-		         strerror(errno));
-	fflush(stdout);
-	fflush(stderr);
-	if ((pid = fork()) < 0)
-		fail_msg("harness_faults: fork: %s", strerror(errno));
-	if (pid == 0) {
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fns >= 0 && setns(fns, CLONE_NEWNET) != 0)
-			_exit(125);
-		if (dup2(fin, 0) < 0 || dup2(fout, 1) < 0 || dup2(fout, 2) < 0)
-			_exit(126);
-		if (chdir(h_dir(c)) != 0)
-			_exit(126);
-		execve(p->argv[0], p->argv, p->env);
-		_exit(127);
-	}
-	setpgid(pid, pid);
-	close(fin);
-	close(fout);
-	if (fns >= 0)
-		close(fns);
-	p->pid = pid;
+	p->pid = h_launch(c, p->argv, p->env, p->netns, p->log);
 }
 
 hf_proc *
@@ -259,8 +145,8 @@ hf_spawn(h_cluster *c, const char *name, const char *netns, char *const env[],
 		n++;
 	p->argv = (char **)h_keep(c, calloc(n + 1, sizeof(char *)));
 	for (size_t i = 0; i < n; i++)
-		p->argv[i] = hf_fmt(c, "%s", argv[i]);
-	p->env = hf_env(c, env);
+		p->argv[i] = h_fmt(c, "%s", argv[i]);
+	p->env = h_env(c, false, env);
 	hf_start(c, p);
 	return p;
 }
@@ -306,49 +192,17 @@ hf_pid(const hf_proc *p)
 	return p->pid;
 }
 
-static const char *
-hf_status(char *buf, size_t len, int st)
-{
-	if (WIFEXITED(st))
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st),
-		         strsignal(WTERMSIG(st)));
-	else
-		snprintf(buf, len, "wait status %#x", st);
-	return buf;
-}
-
-/* Waits up to ms for pid; its wait status, or -1 when it still runs. */
-static int
-hf_wait_pid(pid_t pid, int ms)
-{
-	int64_t deadline = h_now_ms() + ms;
-	int     st;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return st;
-		if ((r < 0 && errno != EINTR) || h_now_ms() >= deadline)
-			return -1;
-		hf_sleep_ms(10);
-	}
-}
-
 bool
 hf_alive(h_cluster *c, hf_proc *p)
 {
-	int  st;
-	char how[64];
+	int st;
 
 	if (p->pid <= 0)
 		return false;
 	if (waitpid(p->pid, &st, WNOHANG) != p->pid)
 		return true;
 	fprintf(stderr, "harness_faults: %s (pid %d) ended: %s\n", p->name,
-	        (int)p->pid, hf_status(how, sizeof(how), st));
+	        (int)p->pid, h_status_str(c, st));
 	kill(-p->pid, SIGKILL);
 	p->pid = 0;
 	return false;
@@ -357,48 +211,9 @@ hf_alive(h_cluster *c, hf_proc *p)
 int
 hf_kill(h_cluster *c, hf_proc *p, int sig)
 {
-	int st;
-
 	if (p->pid <= 0)
 		h_fail(c, "hf_kill: %s is not running", p->name);
-	kill(p->pid, sig);
-	if ((st = hf_wait_pid(p->pid, HF_STOP_MS)) == -1) {
-		kill(-p->pid, SIGKILL);
-		hf_wait_pid(p->pid, HF_STOP_MS);
-		p->pid = 0;
-		h_fail(c, "%s did not exit within %d ms of signal %d", p->name,
-		       HF_STOP_MS, sig);
-	}
-	kill(-p->pid, SIGKILL);
-	p->pid = 0;
-	return st;
-}
-
-static void
-hf_dump_file(const char *title, const char *path)
-{
-	FILE  *f = fopen(path, "rb");
-	char   buf[4096];
-	long   size;
-	size_t n;
-
-	fprintf(stderr, "----- %s (%s) -----\n", title, path);
-	if (f == NULL) {
-		fprintf(stderr, "(cannot open: %s)\n", strerror(errno));
-		return;
-	}
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	if (size > HF_LOG_TAIL) {
-		fseek(f, size - HF_LOG_TAIL, SEEK_SET);
-		fprintf(stderr, "(... %ld bytes skipped)\n",
-		        size - HF_LOG_TAIL);
-	} else
-		fseek(f, 0, SEEK_SET);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stderr);
-	fclose(f);
-	fprintf(stderr, "----- end of %s -----\n", title);
+	return h_kill_pid(c, p->name, &p->pid, sig);
 }
 
 void
@@ -411,7 +226,7 @@ hf_dump_logs(h_cluster *c)
 		for (int j = 0; j < i; j++)
 			seen |= strcmp(hf_procs[j].log, hf_procs[i].log) == 0;
 		if (!seen)
-			hf_dump_file(hf_procs[i].name, hf_procs[i].log);
+			h_dump_file(hf_procs[i].name, hf_procs[i].log);
 	}
 	fflush(stderr);
 }
@@ -420,36 +235,15 @@ void
 hf_stop_all(h_cluster *c)
 {
 	char bad[512] = "";
-	char how[64];
 
 	/* Workers were started after their scheduler: stop in reverse. */
 	for (int i = hf_nprocs - 1; i >= 0; i--) {
-		hf_proc *p = &hf_procs[i];
-		int      st;
+		const char *why =
+		    h_stop_pid(c, hf_procs[i].name, &hf_procs[i].pid);
 
-		if (p->pid <= 0)
-			continue;
-		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+		if (why != NULL)
 			snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad),
-			         "%s had died (%s); ", p->name,
-			         hf_status(how, sizeof(how), st));
-			kill(-p->pid, SIGKILL);
-			p->pid = 0;
-			continue;
-		}
-		kill(p->pid, SIGTERM);
-		if ((st = hf_wait_pid(p->pid, HF_STOP_MS)) == -1) {
-			snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad),
-			         "%s did not exit within %d ms of SIGTERM; ",
-			         p->name, HF_STOP_MS);
-			kill(p->pid, SIGKILL);
-			hf_wait_pid(p->pid, HF_STOP_MS);
-		} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad),
-			         "%s: %s after SIGTERM; ", p->name,
-			         hf_status(how, sizeof(how), st));
-		kill(-p->pid, SIGKILL);
-		p->pid = 0;
+			         "%s; ", why);
 	}
 	if (bad[0] != '\0') {
 		hf_dump_logs(c);
@@ -467,7 +261,7 @@ hf_cleanup(void)
 			kill(-hf_procs[i].pid, SIGKILL);
 	for (int i = 0; i < hf_nprocs; i++)
 		if (hf_procs[i].pid > 0)
-			hf_wait_pid(hf_procs[i].pid, HF_STOP_MS);
+			h_wait_pid(hf_procs[i].pid, H_STOP_MS);
 	hf_nprocs = 0;
 	while (hf_nends > 0) {
 		char *cmd = hf_ends[--hf_nends];
@@ -489,7 +283,7 @@ hf_teardown(void **state)
 		                "processes running; their logs:\n");
 		for (int i = 0; i < hf_nprocs; i++)
 			if (hf_procs[i].pid > 0)
-				hf_dump_file(hf_procs[i].name, hf_procs[i].log);
+				h_dump_file(hf_procs[i].name, hf_procs[i].log);
 	}
 	hf_cleanup();
 	return h_teardown(state);

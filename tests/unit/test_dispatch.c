@@ -3,11 +3,10 @@
  * how a request on a troupe socket is unpacked, authenticated, routed to
  * a method of the service and answered.
  *
- * The real scheduler core runs in this process, as daemon/scheduler/
- * main.c runs it: sched_open on a temporary database, the API and the
- * worker link served by rpc_server_open, one libuv loop on a background
- * thread, stopped in main.c's order.  The test thread sends raw envelopes
- * on nng req sockets.  Every wait is bounded (socket and aio timeouts).
+ * The real scheduler core runs in this process (sched_fixture.h: a
+ * fresh one per test, on ipc://, or with the API on tcp:// behind a
+ * token).  The test thread sends raw envelopes on nng req sockets.  Every
+ * wait is bounded (socket and aio timeouts).
  *
  * Checks:
  * - bytes that are not a Request envelope: INVALID_ARGUMENT, and the
@@ -26,9 +25,6 @@
  *   answered; a change answers all 50
  * - the ipc:// socket files are mode 0600
  */
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -38,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,304 +47,53 @@
 #include "log.h"
 #include "loopq.h"
 #include "rpc.h"
+#include "sched_fixture.h"
 #include "scheduler.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
 
-#define CALL_TIMEOUT_MS 5000
-#define TOKEN           "s3cret-token"
-#define N_WATCHERS      50
-#define NO_REPLY        (-1)
+#define TOKEN      "s3cret-token"
+#define N_WATCHERS 50
 
-/* ---- the scheduler on a loop thread ---- */
+static const sfx_opts disp_ipc = {
+    .dir_prefix = "troupe-disp",
+    .pull_timeout_ms = 300,
+    .lost_after_ms = 10000,
+    .actor_prefetch = 2,
+};
 
-typedef struct fx {
-	char        dir[64];
-	char        api_url[128], link_url[128], db[128];
-	const char *token;
-	uv_loop_t   loop;
-	uv_async_t  stop;
-	uv_thread_t th;
-	loopq      *q;
-	sched      *s;
-	rpc_server *api, *link;
-	int         close_rv;
-	nng_socket  cli;
-} fx;
+/* The API on tcp://127.0.0.1 with a token (the worker link stays on
+ * ipc://, with the same token). */
+static const sfx_opts disp_tcp = {
+    .dir_prefix = "troupe-disp",
+    .token = TOKEN,
+    .tcp = true,
+    .pull_timeout_ms = 300,
+    .lost_after_ms = 10000,
+    .actor_prefetch = 2,
+};
 
-/* Loop thread: what main.c's signal handler does. */
-static void
-fx_stop_cb(uv_async_t *h)
-{
-	fx *f = h->data;
+#define DISP_TEST(fn, opts)                                                   \
+	cmocka_unit_test_prestate_setup_teardown(fn, sfx_setup, sfx_teardown, \
+	                                         (void *)&(opts))
 
-	(void)sched_flush(f->s);
-	uv_stop(&f->loop);
-}
-
-/* Loop thread: runs the loop, then shuts down in main.c's order. */
-static void
-fx_thread(void *arg)
-{
-	fx *f = arg;
-
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	uv_close((uv_handle_t *)&f->stop, NULL);
-	sched_forget_calls(f->s);
-	rpc_server_close(f->api);
-	rpc_server_close(f->link);
-	loopq_close(f->q);
-	sched_close(f->s);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	f->close_rv = uv_loop_close(&f->loop);
-}
-
-static void
-fx_dial(const char *url, nng_socket *out)
-{
-	assert_int_equal(nng_req0_open(out), 0);
-	nng_socket_set_ms(*out, NNG_OPT_RECVTIMEO, CALL_TIMEOUT_MS);
-	nng_socket_set_ms(*out, NNG_OPT_SENDTIMEO, CALL_TIMEOUT_MS);
-	nng_socket_set_size(*out, NNG_OPT_RECVMAXSZ, TROUPE_MAX_MSG);
-	assert_int_equal(nng_dial(*out, url, NULL, 0), 0);
-}
-
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
-static int
-fx_free_port(void)
-{
-	struct sockaddr_in sa = {0};
-	socklen_t          len = sizeof(sa);
-	int                fd = socket(AF_INET, SOCK_STREAM, 0);
-	int                port;
-
-	assert_true(fd >= 0);
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
-/* Starts a scheduler; with tcp, the API listens on tcp://127.0.0.1 with
- * a token (the worker link stays on ipc://, with the same token). */
-static int
-fx_open(void **state, bool tcp)
-{
-	fx        *f = calloc(1, sizeof(*f));
-	sched_opts so = {0};
-	char       err[512] = "";
-
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/troupe-disp-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	if (tcp) {
-		snprintf(f->api_url, sizeof(f->api_url), "tcp://127.0.0.1:%d",
-		         fx_free_port());
-		f->token = TOKEN;
-	} else
-		snprintf(f->api_url, sizeof(f->api_url), "ipc://%s/api.sock",
-		         f->dir);
-	snprintf(f->link_url, sizeof(f->link_url), "ipc://%s/worker.sock",
-	         f->dir);
-	snprintf(f->db, sizeof(f->db), "%s/troupe.db", f->dir);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	assert_int_equal(loopq_open(&f->loop, &f->q), 0);
-	so.db_path = f->db;
-	so.state_dir = f->dir;
-	so.pull_timeout_ms = 300;
-	so.lost_after_ms = 10000;
-	so.actor_prefetch = 2;
-	assert_int_equal(sched_open(&f->loop, &so, &f->s, err, sizeof(err)), 0);
-	{
-		rpc_listen_opts api = {f->api_url, f->token, NULL, NULL};
-		rpc_listen_opts lnk = {f->link_url, f->token, NULL, NULL};
-		int             rv =
-		    rpc_server_open(&f->loop, f->q, &api, api_service(f->s),
-		                    &f->api, err, sizeof(err));
-		if (rv != 0)
-			print_error("%s\n", err);
-		assert_int_equal(rv, 0);
-		assert_int_equal(rpc_server_open(&f->loop, f->q, &lnk,
-		                                 link_service(f->s), &f->link,
-		                                 err, sizeof(err)),
-		                 0);
-	}
-	rpc_server_on_disconnect(f->link, sched_on_disconnect, f->s);
-	assert_int_equal(uv_async_init(&f->loop, &f->stop, fx_stop_cb), 0);
-	f->stop.data = f;
-	assert_int_equal(uv_thread_create(&f->th, fx_thread, f), 0);
-	fx_dial(f->api_url, &f->cli);
-	*state = f;
-	return 0;
-}
-
-static int
-fx_setup(void **state)
-{
-	return fx_open(state, false);
-}
-
-static int
-fx_setup_tcp(void **state)
-{
-	return fx_open(state, true);
-}
-
-static int
-fx_teardown(void **state)
-{
-	fx            *f = *state;
-	DIR           *d;
-	struct dirent *de;
-	char           path[512];
-
-	nng_close(f->cli);
-	uv_async_send(&f->stop);
-	uv_thread_join(&f->th);
-	assert_int_equal(f->close_rv, 0);
-	if ((d = opendir(f->dir)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", f->dir,
-			         de->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
-
-/* ---- one request at a time on an nng context ---- */
-
-typedef struct chan {
-	nng_ctx     ctx;
-	nng_aio    *aio;
-	atomic_bool done; /* the receive finished */
-} chan;
-
-static void
-chan_cb(void *arg)
-{
-	chan *c = arg;
-
-	atomic_store(&c->done, true);
-}
-
-static void
-chan_open(chan *c, nng_socket s)
-{
-	assert_int_equal(nng_ctx_open(&c->ctx, s), 0);
-	assert_int_equal(nng_aio_alloc(&c->aio, chan_cb, c), 0);
-}
-
-static void
-chan_close(chan *c)
-{
-	nng_aio_stop(c->aio);
-	if (nng_aio_get_msg(c->aio) != NULL)
-		nng_msg_free(nng_aio_get_msg(c->aio));
-	nng_aio_free(c->aio);
-	nng_ctx_close(c->ctx);
-}
-
-/* Sends m (taken) and starts receiving the reply within timeout_ms. */
-static void
-chan_send_msg(chan *c, nng_msg *m, int timeout_ms)
-{
-	nng_aio_set_msg(c->aio, m);
-	nng_aio_set_timeout(c->aio, CALL_TIMEOUT_MS);
-	nng_ctx_send(c->ctx, c->aio);
-	nng_aio_wait(c->aio);
-	if (nng_aio_result(c->aio) != 0)
-		nng_msg_free(m);
-	assert_int_equal(nng_aio_result(c->aio), 0);
-	atomic_store(&c->done, false);
-	nng_aio_set_timeout(c->aio, timeout_ms);
-	nng_ctx_recv(c->ctx, c->aio);
-}
-
-static void
-chan_send(chan *c, const char *method, const char *token,
-          const ProtobufCMessage *in, int timeout_ms)
-{
-	nng_msg *m = NULL;
-
-	assert_int_equal(troupe_envelope_request(method, token, in, &m), 0);
-	chan_send_msg(c, m, timeout_ms);
-}
-
-/* Waits for the reply.  Returns its code (NO_REPLY if none came); when it
- * is OK and desc is set, *out is the unpacked body (the caller frees it
- * with protobuf_c_message_free_unpacked); why gets the message. */
-static int
-chan_recv(chan *c, const ProtobufCMessageDescriptor *desc, void **out,
-          char *why, size_t whylen)
-{
-	nng_msg       *m;
-	Troupe__Reply *rep;
-	int            code;
-
-	if (out != NULL)
-		*out = NULL;
-	if (why != NULL)
-		why[0] = '\0';
-	nng_aio_wait(c->aio);
-	if (nng_aio_result(c->aio) != 0)
-		return NO_REPLY;
-	m = nng_aio_get_msg(c->aio);
-	nng_aio_set_msg(c->aio, NULL);
-	rep = troupe__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
-	nng_msg_free(m);
-	assert_non_null(rep);
-	code = rep->code;
-	if (why != NULL)
-		snprintf(why, whylen, "%s", rep->message);
-	if (code == TROUPE__CODE__OK && desc != NULL && out != NULL) {
-		*out = protobuf_c_message_unpack(desc, NULL, rep->body.len,
-		                                 rep->body.data);
-		assert_non_null(*out);
-	}
-	troupe__reply__free_unpacked(rep, NULL);
-	return code;
-}
-
-/* One call on a fresh context of sock.  Returns the reply code. */
-static int
-call(nng_socket sock, const char *method, const char *token,
-     const ProtobufCMessage *in, const ProtobufCMessageDescriptor *desc,
-     void **out, char *why, size_t whylen)
-{
-	chan c;
-	int  code;
-
-	chan_open(&c, sock);
-	chan_send(&c, method, token, in, CALL_TIMEOUT_MS);
-	code = chan_recv(&c, desc, out, why, whylen);
-	chan_close(&c);
-	return code;
-}
+/* ---- calls ---- */
 
 /* Sends raw bytes as a request on a fresh context.  Returns the code. */
 static int
 call_raw(nng_socket sock, const void *bytes, size_t len, char *why,
          size_t whylen)
 {
-	chan     c;
+	sfx_chan c;
 	nng_msg *m = NULL;
 	int      code;
 
 	assert_int_equal(nng_msg_alloc(&m, 0), 0);
 	assert_int_equal(nng_msg_append(m, bytes, len), 0);
-	chan_open(&c, sock);
-	chan_send_msg(&c, m, CALL_TIMEOUT_MS);
-	code = chan_recv(&c, NULL, NULL, why, whylen);
-	chan_close(&c);
+	sfx_chan_open(&c, sock);
+	sfx_chan_send_msg(&c, m, SFX_CALL_TIMEOUT_MS);
+	code = sfx_chan_recv(&c, NULL, NULL, why, whylen);
+	sfx_chan_close(&c);
 	return code;
 }
 
@@ -374,15 +118,15 @@ call_body(nng_socket sock, const char *method, const void *body, size_t len,
 
 /* GetHealth answers OK (with the token, if any). */
 static void
-assert_healthy(fx *f)
+assert_healthy(sfx *f)
 {
 	Troupe__GetHealthRequest req = TROUPE__GET_HEALTH_REQUEST__INIT;
 	Troupe__GetHealthReply  *rep = NULL;
 	char                     why[256];
 
-	assert_int_equal(call(f->cli, "GetHealth", f->token, &req.base,
-	                      &troupe__get_health_reply__descriptor,
-	                      (void **)&rep, why, sizeof(why)),
+	assert_int_equal(sfx_call(f->cli, "GetHealth", f->token, &req.base,
+	                          &troupe__get_health_reply__descriptor,
+	                          (void **)&rep, why, sizeof(why)),
 	                 TROUPE__CODE__OK);
 	assert_string_equal(rep->version, TROUPE_VERSION);
 	assert_string_equal(rep->state_dir, f->dir);
@@ -394,7 +138,7 @@ assert_healthy(fx *f)
 static void
 test_malformed_envelope(void **state)
 {
-	fx                  *f = *state;
+	sfx                 *f = *state;
 	static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff};
 	static const uint8_t bad_tag[] = {0x00, 0x01};
 	char                 why[256];
@@ -414,31 +158,31 @@ test_malformed_envelope(void **state)
 static void
 test_unknown_method(void **state)
 {
-	fx                            *f = *state;
+	sfx                           *f = *state;
 	Troupe__GetHealthRequest       h = TROUPE__GET_HEALTH_REQUEST__INIT;
 	Troupe__CreateExecutionRequest ce =
 	    TROUPE__CREATE_EXECUTION_REQUEST__INIT;
 	nng_socket lnk;
 	char       why[256];
 
-	assert_int_equal(call(f->cli, "Frobnicate", NULL, &h.base, NULL, NULL,
-	                      why, sizeof(why)),
+	assert_int_equal(sfx_call(f->cli, "Frobnicate", NULL, &h.base, NULL,
+	                          NULL, why, sizeof(why)),
 	                 TROUPE__CODE__UNIMPLEMENTED);
 	assert_non_null(strstr(why, "Frobnicate"));
 	/* Method names are exact. */
-	assert_int_equal(call(f->cli, "gethealth", NULL, &h.base, NULL, NULL,
-	                      why, sizeof(why)),
+	assert_int_equal(sfx_call(f->cli, "gethealth", NULL, &h.base, NULL,
+	                          NULL, why, sizeof(why)),
 	                 TROUPE__CODE__UNIMPLEMENTED);
 	assert_non_null(strstr(why, "gethealth"));
 	/* The worker link serves its own service only. */
-	fx_dial(f->link_url, &lnk);
-	assert_int_equal(call(lnk, "CreateExecution", NULL, &ce.base, NULL,
-	                      NULL, why, sizeof(why)),
+	sfx_dial(f->link_url, &lnk);
+	assert_int_equal(sfx_call(lnk, "CreateExecution", NULL, &ce.base, NULL,
+	                          NULL, why, sizeof(why)),
 	                 TROUPE__CODE__UNIMPLEMENTED);
 	assert_non_null(strstr(why, "CreateExecution"));
 	assert_non_null(strstr(why, "WorkerLink"));
 	assert_int_equal(
-	    call(lnk, "Pull", NULL, NULL, NULL, NULL, why, sizeof(why)),
+	    sfx_call(lnk, "Pull", NULL, NULL, NULL, NULL, why, sizeof(why)),
 	    TROUPE__CODE__NOT_FOUND); /* known: no such worker */
 	nng_close(lnk);
 	assert_healthy(f);
@@ -447,7 +191,7 @@ test_unknown_method(void **state)
 static void
 test_malformed_body(void **state)
 {
-	fx                  *f = *state;
+	sfx                 *f = *state;
 	static const uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff, 0x7f};
 	char                 why[256];
 
@@ -465,29 +209,30 @@ test_malformed_body(void **state)
 static void
 test_token(void **state)
 {
-	fx                      *f = *state;
+	sfx                     *f = *state;
 	Troupe__GetHealthRequest h = TROUPE__GET_HEALTH_REQUEST__INIT;
 	const char *wrong[] = {"nope", "s3cret-toke", "s3cret-tokenX",
 	                       "S3CRET-TOKEN"};
 	char        why[256];
 
 	assert_int_equal(strncmp(f->api_url, "tcp://127.0.0.1:", 16), 0);
-	assert_int_equal(call(f->cli, "GetHealth", NULL, &h.base, NULL, NULL,
-	                      why, sizeof(why)),
+	assert_int_equal(sfx_call(f->cli, "GetHealth", NULL, &h.base, NULL,
+	                          NULL, why, sizeof(why)),
 	                 TROUPE__CODE__UNAUTHENTICATED);
 	assert_non_null(strstr(why, "token"));
 	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
-		assert_int_equal(call(f->cli, "GetHealth", wrong[i], &h.base,
-		                      NULL, NULL, why, sizeof(why)),
+		assert_int_equal(sfx_call(f->cli, "GetHealth", wrong[i],
+		                          &h.base, NULL, NULL, why,
+		                          sizeof(why)),
 		                 TROUPE__CODE__UNAUTHENTICATED);
 		assert_non_null(strstr(why, "wrong token"));
 	}
 	/* The token is checked before the method is looked up. */
-	assert_int_equal(call(f->cli, "Frobnicate", NULL, &h.base, NULL, NULL,
-	                      why, sizeof(why)),
+	assert_int_equal(sfx_call(f->cli, "Frobnicate", NULL, &h.base, NULL,
+	                          NULL, why, sizeof(why)),
 	                 TROUPE__CODE__UNAUTHENTICATED);
-	assert_int_equal(call(f->cli, "Frobnicate", TOKEN, &h.base, NULL, NULL,
-	                      why, sizeof(why)),
+	assert_int_equal(sfx_call(f->cli, "Frobnicate", TOKEN, &h.base, NULL,
+	                          NULL, why, sizeof(why)),
 	                 TROUPE__CODE__UNIMPLEMENTED);
 	assert_healthy(f);
 }
@@ -524,7 +269,7 @@ test_tcp_needs_token(void **state)
 
 static void __attribute__((unused)) test_oversize_dropped(void **state)
 {
-	fx        *f = *state;
+	sfx       *f = *state;
 	nng_socket big;
 	nng_dialer d;
 	nng_msg   *m = NULL;
@@ -534,7 +279,7 @@ static void __attribute__((unused)) test_oversize_dropped(void **state)
 	 * a new connection, and it would be dropped again. */
 	assert_int_equal(nng_req0_open(&big), 0);
 	nng_socket_set_ms(big, NNG_OPT_RECVTIMEO, 1000);
-	nng_socket_set_ms(big, NNG_OPT_SENDTIMEO, CALL_TIMEOUT_MS);
+	nng_socket_set_ms(big, NNG_OPT_SENDTIMEO, SFX_CALL_TIMEOUT_MS);
 	assert_int_equal(nng_dialer_create(&d, big, f->api_url), 0);
 	nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 60000);
 	nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 60000);
@@ -551,14 +296,14 @@ static void __attribute__((unused)) test_oversize_dropped(void **state)
 	/* The server lives on, for old connections and new ones. */
 	assert_healthy(f);
 	nng_close(f->cli);
-	fx_dial(f->api_url, &f->cli);
+	sfx_dial(f->api_url, &f->cli);
 	assert_healthy(f);
 }
 
 static void
 test_many_parked(void **state)
 {
-	fx                            *f = *state;
+	sfx                           *f = *state;
 	Troupe__CreateExecutionRequest ce =
 	    TROUPE__CREATE_EXECUTION_REQUEST__INIT;
 	Troupe__ExecutionSpec         sp = TROUPE__EXECUTION_SPEC__INIT;
@@ -569,7 +314,7 @@ test_many_parked(void **state)
 	    TROUPE__ABORT_EXECUTION_REQUEST__INIT;
 	ProtobufCBinaryData item = {2, (uint8_t *)"i0"};
 	nng_socket          socks[N_WATCHERS];
-	chan                ch[N_WATCHERS];
+	sfx_chan            ch[N_WATCHERS];
 	char                id[32], why[256];
 	uint64_t            version;
 	long long           t0, t1;
@@ -580,9 +325,9 @@ test_many_parked(void **state)
 	ce.items = &item;
 	ce.n_items = 1;
 	ce.seal = true;
-	assert_int_equal(call(f->cli, "CreateExecution", NULL, &ce.base,
-	                      &troupe__create_execution_reply__descriptor,
-	                      (void **)&crep, why, sizeof(why)),
+	assert_int_equal(sfx_call(f->cli, "CreateExecution", NULL, &ce.base,
+	                          &troupe__create_execution_reply__descriptor,
+	                          (void **)&crep, why, sizeof(why)),
 	                 TROUPE__CODE__OK);
 	snprintf(id, sizeof(id), "%s", crep->execution->id);
 	version = crep->execution->version;
@@ -594,9 +339,9 @@ test_many_parked(void **state)
 	wr.since_version = version;
 	wr.timeout_ms = 8000;
 	for (int i = 0; i < N_WATCHERS; i++) {
-		fx_dial(f->api_url, &socks[i]);
-		chan_open(&ch[i], socks[i]);
-		chan_send(&ch[i], "WatchExecution", NULL, &wr.base, 10000);
+		sfx_dial(f->api_url, &socks[i]);
+		sfx_chan_open(&ch[i], socks[i]);
+		sfx_chan_send(&ch[i], "WatchExecution", NULL, &wr.base, 10000);
 	}
 	t0 = troupe_now_ms();
 	assert_healthy(f);
@@ -608,25 +353,25 @@ test_many_parked(void **state)
 	/* A change answers every one of them. */
 	ar.id = id;
 	ar.reason = "test";
-	assert_int_equal(call(f->cli, "AbortExecution", NULL, &ar.base,
-	                      &troupe__abort_execution_reply__descriptor, &out,
-	                      why, sizeof(why)),
+	assert_int_equal(sfx_call(f->cli, "AbortExecution", NULL, &ar.base,
+	                          &troupe__abort_execution_reply__descriptor,
+	                          &out, why, sizeof(why)),
 	                 TROUPE__CODE__OK);
 	protobuf_c_message_free_unpacked(out, NULL);
 	for (int i = 0; i < N_WATCHERS; i++) {
 		Troupe__WatchExecutionReply *rep = NULL;
 
 		assert_int_equal(
-		    chan_recv(&ch[i],
-		              &troupe__watch_execution_reply__descriptor,
-		              (void **)&rep, why, sizeof(why)),
+		    sfx_chan_recv(&ch[i],
+		                  &troupe__watch_execution_reply__descriptor,
+		                  (void **)&rep, why, sizeof(why)),
 		    TROUPE__CODE__OK);
 		assert_string_equal(rep->execution->id, id);
 		assert_int_equal(rep->execution->phase,
 		                 TROUPE__PHASE__PHASE_ABORTED);
 		assert_true(rep->execution->version > version);
 		troupe__watch_execution_reply__free_unpacked(rep, NULL);
-		chan_close(&ch[i]);
+		sfx_chan_close(&ch[i]);
 		nng_close(socks[i]);
 	}
 	/* Answered at the change, not at their deadline. */
@@ -637,7 +382,7 @@ test_many_parked(void **state)
 static void
 test_ipc_mode(void **state)
 {
-	fx         *f = *state;
+	sfx        *f = *state;
 	struct stat st;
 	char        path[256];
 
@@ -655,24 +400,18 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_malformed_envelope, fx_setup,
-	                                    fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_unknown_method, fx_setup,
-	                                    fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_malformed_body, fx_setup,
-	                                    fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_token, fx_setup_tcp,
-	                                    fx_teardown),
+	    DISP_TEST(test_malformed_envelope, disp_ipc),
+	    DISP_TEST(test_unknown_method, disp_ipc),
+	    DISP_TEST(test_malformed_body, disp_ipc),
+	    DISP_TEST(test_token, disp_tcp),
 	    cmocka_unit_test(test_tcp_needs_token),
 	    /* test_oversize_dropped is not run here: under load nng 1.5.2's
 	     * nng_close can hang client-side after the peer resets the
 	     * connection, and in-process that hangs the whole test.  The same
 	     * check runs bounded, from an exec'd child, in
 	     * tests/integration/test_bad_input.c. */
-	    cmocka_unit_test_setup_teardown(test_many_parked, fx_setup,
-	                                    fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_ipc_mode, fx_setup,
-	                                    fx_teardown),
+	    DISP_TEST(test_many_parked, disp_ipc),
+	    DISP_TEST(test_ipc_mode, disp_ipc),
 	};
 
 	troupe_log_init("test_dispatch", LOG_LVL_ERROR);

@@ -2,14 +2,11 @@
  * The scheduler's sharding and placement (daemon/scheduler/sched.c,
  * link.c, actors.c), driven through the worker link by fake workers.
  *
- * The real scheduler core runs in this process, as daemon/scheduler/
- * main.c runs it: sched_open on a temporary database, the API and the
- * worker link served by rpc_server_open on ipc:// sockets in a temporary
- * directory, one libuv loop on a background thread.  The test thread
- * speaks the envelope on raw nng req sockets: fake workers register,
- * Pull and Report; a client creates and inspects executions.  Each test
- * gets a fresh scheduler, stopped as main.c stops it.  Every wait is
- * bounded (aio timeouts; loops with deadlines).
+ * The real scheduler core runs in this process (sched_fixture.h: a
+ * fresh one per test, on ipc:// sockets in a temporary directory).  The
+ * test thread speaks the envelope on raw nng req sockets: fake workers
+ * register, Pull and Report; a client creates and inspects executions.
+ * Every wait is bounded (aio timeouts; loops with deadlines).
  *
  * Checks:
  * - slots=3, 10 items: the first Pull is one shard of 3 items of that
@@ -36,7 +33,6 @@
  *   start on the other worker, which gets the items in flight as
  *   attempt 2
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -58,230 +54,36 @@
 #include "log.h"
 #include "loopq.h"
 #include "rpc.h"
+#include "sched_fixture.h"
 #include "scheduler.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
 
 #define PULL_TIMEOUT_MS 300
-#define CALL_TIMEOUT_MS 5000
 #define PREFETCH        2
-#define NO_REPLY        (-1)
 
-/* ---- the scheduler on a loop thread ---- */
+static const sfx_opts place_opts = {
+    .dir_prefix = "troupe-place",
+    .pull_timeout_ms = PULL_TIMEOUT_MS,
+    .lost_after_ms = 10000,
+    .actor_prefetch = PREFETCH,
+};
 
-typedef struct fx {
-	char        dir[64];
-	char        api_url[128], link_url[128], db[128];
-	uv_loop_t   loop;
-	uv_async_t  stop;
-	uv_thread_t th;
-	loopq      *q;
-	sched      *s;
-	rpc_server *api, *link;
-	int         close_rv;
-	nng_socket  cli;
-} fx;
+#define PLACE_TEST(fn)                                                        \
+	cmocka_unit_test_prestate_setup_teardown(fn, sfx_setup, sfx_teardown, \
+	                                         (void *)&place_opts)
 
-/* Loop thread: what main.c's signal handler does. */
-static void
-fx_stop_cb(uv_async_t *h)
-{
-	fx *f = h->data;
-
-	(void)sched_flush(f->s);
-	uv_stop(&f->loop);
-}
-
-/* Loop thread: runs the loop, then shuts down in main.c's order. */
-static void
-fx_thread(void *arg)
-{
-	fx *f = arg;
-
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	uv_close((uv_handle_t *)&f->stop, NULL);
-	sched_forget_calls(f->s);
-	rpc_server_close(f->api);
-	rpc_server_close(f->link);
-	loopq_close(f->q);
-	sched_close(f->s);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	f->close_rv = uv_loop_close(&f->loop);
-}
-
-static void
-fx_dial(const char *url, nng_socket *out)
-{
-	assert_int_equal(nng_req0_open(out), 0);
-	nng_socket_set_ms(*out, NNG_OPT_RECVTIMEO, CALL_TIMEOUT_MS);
-	nng_socket_set_ms(*out, NNG_OPT_SENDTIMEO, CALL_TIMEOUT_MS);
-	nng_socket_set_size(*out, NNG_OPT_RECVMAXSZ, TROUPE_MAX_MSG);
-	assert_int_equal(nng_dial(*out, url, NULL, 0), 0);
-}
+/* ---- calls ---- */
 
 static int
-fx_setup(void **state)
-{
-	fx        *f = calloc(1, sizeof(*f));
-	sched_opts so = {0};
-	char       err[512] = "";
-
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/troupe-place-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->api_url, sizeof(f->api_url), "ipc://%s/api.sock", f->dir);
-	snprintf(f->link_url, sizeof(f->link_url), "ipc://%s/worker.sock",
-	         f->dir);
-	snprintf(f->db, sizeof(f->db), "%s/troupe.db", f->dir);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	assert_int_equal(loopq_open(&f->loop, &f->q), 0);
-	so.db_path = f->db;
-	so.state_dir = f->dir;
-	so.pull_timeout_ms = PULL_TIMEOUT_MS;
-	so.lost_after_ms = 10000;
-	so.actor_prefetch = PREFETCH;
-	assert_int_equal(sched_open(&f->loop, &so, &f->s, err, sizeof(err)), 0);
-	{
-		rpc_listen_opts api = {f->api_url, NULL, NULL, NULL};
-		rpc_listen_opts lnk = {f->link_url, NULL, NULL, NULL};
-		assert_int_equal(rpc_server_open(&f->loop, f->q, &api,
-		                                 api_service(f->s), &f->api,
-		                                 err, sizeof(err)),
-		                 0);
-		assert_int_equal(rpc_server_open(&f->loop, f->q, &lnk,
-		                                 link_service(f->s), &f->link,
-		                                 err, sizeof(err)),
-		                 0);
-	}
-	rpc_server_on_disconnect(f->link, sched_on_disconnect, f->s);
-	assert_int_equal(uv_async_init(&f->loop, &f->stop, fx_stop_cb), 0);
-	f->stop.data = f;
-	assert_int_equal(uv_thread_create(&f->th, fx_thread, f), 0);
-	fx_dial(f->api_url, &f->cli);
-	*state = f;
-	return 0;
-}
-
-static int
-fx_teardown(void **state)
-{
-	fx            *f = *state;
-	DIR           *d;
-	struct dirent *de;
-	char           path[512];
-
-	nng_close(f->cli);
-	uv_async_send(&f->stop);
-	uv_thread_join(&f->th);
-	assert_int_equal(f->close_rv, 0);
-	if ((d = opendir(f->dir)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", f->dir,
-			         de->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
-
-/* ---- one request at a time on an nng context ---- */
-
-typedef struct chan {
-	nng_ctx     ctx;
-	nng_aio    *aio;
-	atomic_bool done; /* the receive finished */
-} chan;
-
-static void
-chan_cb(void *arg)
-{
-	chan *c = arg;
-
-	atomic_store(&c->done, true);
-}
-
-static void
-chan_open(chan *c, nng_socket s)
-{
-	assert_int_equal(nng_ctx_open(&c->ctx, s), 0);
-	assert_int_equal(nng_aio_alloc(&c->aio, chan_cb, c), 0);
-}
-
-static void
-chan_close(chan *c)
-{
-	nng_aio_stop(c->aio);
-	if (nng_aio_get_msg(c->aio) != NULL)
-		nng_msg_free(nng_aio_get_msg(c->aio));
-	nng_aio_free(c->aio);
-	nng_ctx_close(c->ctx);
-}
-
-/* Sends the request and starts receiving its reply. */
-static void
-chan_send(chan *c, const char *method, const ProtobufCMessage *in)
-{
-	nng_msg *m = NULL;
-
-	assert_int_equal(troupe_envelope_request(method, NULL, in, &m), 0);
-	nng_aio_set_msg(c->aio, m);
-	nng_aio_set_timeout(c->aio, CALL_TIMEOUT_MS);
-	nng_ctx_send(c->ctx, c->aio);
-	nng_aio_wait(c->aio);
-	if (nng_aio_result(c->aio) != 0)
-		nng_msg_free(m);
-	assert_int_equal(nng_aio_result(c->aio), 0);
-	atomic_store(&c->done, false);
-	nng_ctx_recv(c->ctx, c->aio);
-}
-
-/* Waits for the reply.  Returns its code (NO_REPLY if none came); when it
- * is OK and desc is set, *out is the unpacked body (the caller frees it
- * with protobuf_c_message_free_unpacked). */
-static int
-chan_recv(chan *c, const ProtobufCMessageDescriptor *desc, void **out,
-          char *why, size_t whylen)
-{
-	nng_msg       *m;
-	Troupe__Reply *rep;
-	int            code;
-
-	if (out != NULL)
-		*out = NULL;
-	nng_aio_wait(c->aio);
-	if (nng_aio_result(c->aio) != 0)
-		return NO_REPLY;
-	m = nng_aio_get_msg(c->aio);
-	nng_aio_set_msg(c->aio, NULL);
-	rep = troupe__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
-	nng_msg_free(m);
-	assert_non_null(rep);
-	code = rep->code;
-	if (why != NULL)
-		snprintf(why, whylen, "%s", rep->message);
-	if (code == TROUPE__CODE__OK && desc != NULL && out != NULL) {
-		*out = protobuf_c_message_unpack(desc, NULL, rep->body.len,
-		                                 rep->body.data);
-		assert_non_null(*out);
-	}
-	troupe__reply__free_unpacked(rep, NULL);
-	return code;
-}
-
-static int
-chan_call(chan *c, const char *method, const ProtobufCMessage *in,
+chan_call(sfx_chan *c, const char *method, const ProtobufCMessage *in,
           const ProtobufCMessageDescriptor *desc, void **out)
 {
 	char why[256];
 	int  code;
 
-	chan_send(c, method, in);
-	code = chan_recv(c, desc, out, why, sizeof(why));
+	sfx_chan_send(c, method, NULL, in, SFX_CALL_TIMEOUT_MS);
+	code = sfx_chan_recv(c, desc, out, why, sizeof(why));
 	if (code != TROUPE__CODE__OK)
 		print_message("%s: code %d: %s\n", method, code, why);
 	return code;
@@ -289,15 +91,15 @@ chan_call(chan *c, const char *method, const ProtobufCMessage *in,
 
 /* A call from the client socket; asserts OK and returns the body. */
 static void *
-api(fx *f, const char *method, const ProtobufCMessage *in,
+api(sfx *f, const char *method, const ProtobufCMessage *in,
     const ProtobufCMessageDescriptor *desc)
 {
-	chan  c;
-	void *out = NULL;
+	sfx_chan c;
+	void    *out = NULL;
 
-	chan_open(&c, f->cli);
+	sfx_chan_open(&c, f->cli);
 	assert_int_equal(chan_call(&c, method, in, desc, &out), 0);
-	chan_close(&c);
+	sfx_chan_close(&c);
 	return out;
 }
 
@@ -311,7 +113,7 @@ typedef struct snap {
 /* Creates a sealed execution of n items "i<k>" running `cmd`; the spec is
  * adjusted by the caller through sp (may be NULL).  id gets its id. */
 static void
-create_exec(fx *f, uint32_t n, Troupe__ExecutionSpec *sp, char id[32])
+create_exec(sfx *f, uint32_t n, Troupe__ExecutionSpec *sp, char id[32])
 {
 	Troupe__CreateExecutionRequest req =
 	    TROUPE__CREATE_EXECUTION_REQUEST__INIT;
@@ -346,7 +148,7 @@ create_exec(fx *f, uint32_t n, Troupe__ExecutionSpec *sp, char id[32])
 }
 
 static snap
-get_exec(fx *f, const char *id)
+get_exec(sfx *f, const char *id)
 {
 	Troupe__GetExecutionRequest req = TROUPE__GET_EXECUTION_REQUEST__INIT;
 	Troupe__GetExecutionReply  *rep;
@@ -367,7 +169,7 @@ get_exec(fx *f, const char *id)
 
 /* The outputs of id, start..start+count. */
 static Troupe__GetOutputsReply *
-get_outputs(fx *f, const char *id, uint64_t start, uint32_t count)
+get_outputs(sfx *f, const char *id, uint64_t start, uint32_t count)
 {
 	Troupe__GetOutputsRequest req = TROUPE__GET_OUTPUTS_REQUEST__INIT;
 
@@ -388,13 +190,13 @@ typedef struct ref {
 
 typedef struct fw {
 	nng_socket sock;
-	chan       pull, call;
+	sfx_chan   pull, call;
 	bool       open;
 	char       id[32], name[32];
 } fw;
 
 static void
-fw_open_cap(fx *f, fw *w, const char *name, uint32_t slots, uint32_t cpu_milli)
+fw_open_cap(sfx *f, fw *w, const char *name, uint32_t slots, uint32_t cpu_milli)
 {
 	Troupe__RegisterWorkerRequest req =
 	    TROUPE__REGISTER_WORKER_REQUEST__INIT;
@@ -402,9 +204,9 @@ fw_open_cap(fx *f, fw *w, const char *name, uint32_t slots, uint32_t cpu_milli)
 	Troupe__Resources            cap = TROUPE__RESOURCES__INIT;
 
 	memset(w, 0, sizeof(*w));
-	fx_dial(f->link_url, &w->sock);
-	chan_open(&w->pull, w->sock);
-	chan_open(&w->call, w->sock);
+	sfx_dial(f->link_url, &w->sock);
+	sfx_chan_open(&w->pull, w->sock);
+	sfx_chan_open(&w->call, w->sock);
 	w->open = true;
 	snprintf(w->name, sizeof(w->name), "%s", name);
 	req.name = w->name;
@@ -424,7 +226,7 @@ fw_open_cap(fx *f, fw *w, const char *name, uint32_t slots, uint32_t cpu_milli)
 }
 
 static void
-fw_open(fx *f, fw *w, const char *name, uint32_t slots)
+fw_open(sfx *f, fw *w, const char *name, uint32_t slots)
 {
 	fw_open_cap(f, w, name, slots, 0);
 }
@@ -434,8 +236,8 @@ fw_close(fw *w)
 {
 	if (!w->open)
 		return;
-	chan_close(&w->pull);
-	chan_close(&w->call);
+	sfx_chan_close(&w->pull);
+	sfx_chan_close(&w->call);
 	nng_close(w->sock);
 	w->open = false;
 }
@@ -449,7 +251,7 @@ fw_pull_start(fw *w, Troupe__ReplicaStatus **replicas, size_t n)
 	req.worker_id = w->id;
 	req.replicas = replicas;
 	req.n_replicas = n;
-	chan_send(&w->pull, "Pull", &req.base);
+	sfx_chan_send(&w->pull, "Pull", NULL, &req.base, SFX_CALL_TIMEOUT_MS);
 }
 
 static bool
@@ -464,8 +266,9 @@ fw_pull_end(fw *w)
 	Troupe__PullReply *rep = NULL;
 	char               why[256] = "";
 
-	assert_int_equal(chan_recv(&w->pull, &troupe__pull_reply__descriptor,
-	                           (void **)&rep, why, sizeof(why)),
+	assert_int_equal(sfx_chan_recv(&w->pull,
+	                               &troupe__pull_reply__descriptor,
+	                               (void **)&rep, why, sizeof(why)),
 	                 0);
 	return rep;
 }
@@ -563,7 +366,7 @@ sleep_ms(unsigned ms)
 static void
 test_shard_of_slots(void **state)
 {
-	fx                      *f = *state;
+	sfx                     *f = *state;
 	fw                       w;
 	char                     id[32];
 	Troupe__PullReply       *p;
@@ -654,7 +457,7 @@ test_shard_of_slots(void **state)
 static void
 test_concurrency_across_workers(void **state)
 {
-	fx                   *f = *state;
+	sfx                  *f = *state;
 	fw                    w[2];
 	Troupe__ExecutionSpec sp = TROUPE__EXECUTION_SPEC__INIT;
 	char                  id[32];
@@ -722,7 +525,7 @@ done:
 static void
 test_fairness(void **state)
 {
-	fx  *f = *state;
+	sfx *f = *state;
 	fw   w;
 	char a[32], b[32];
 	ref  got[4];
@@ -778,7 +581,7 @@ test_fairness(void **state)
 static void
 test_retry_attempt(void **state)
 {
-	fx                      *f = *state;
+	sfx                     *f = *state;
 	fw                       w;
 	Troupe__ExecutionSpec    sp = TROUPE__EXECUTION_SPEC__INIT;
 	Troupe__PullReply       *p;
@@ -826,7 +629,7 @@ test_retry_attempt(void **state)
 static void
 test_stale_results_ignored(void **state)
 {
-	fx                *f = *state;
+	sfx               *f = *state;
 	fw                 w;
 	Troupe__PullReply *p;
 	char               id[32];
@@ -885,7 +688,7 @@ test_stale_results_ignored(void **state)
 static void
 test_worker_lost(void **state)
 {
-	fx                      *f = *state;
+	sfx                     *f = *state;
 	fw                       w1, w2;
 	Troupe__PullReply       *p;
 	Troupe__GetOutputsReply *o;
@@ -933,7 +736,7 @@ test_worker_lost(void **state)
 static void
 test_drain(void **state)
 {
-	fx                        *f = *state;
+	sfx                       *f = *state;
 	fw                         w1, w2;
 	Troupe__PullReply         *p;
 	Troupe__DrainWorkerRequest dr = TROUPE__DRAIN_WORKER_REQUEST__INIT;
@@ -1045,7 +848,7 @@ aw_pull_start(aw *a, const char *omit)
 static void
 test_actor_replicas(void **state)
 {
-	fx                       *f = *state;
+	sfx                      *f = *state;
 	aw                        a[2];
 	aw                       *r = NULL, *other = NULL;
 	Troupe__ExecutionSpec     sp = TROUPE__EXECUTION_SPEC__INIT;
@@ -1160,7 +963,7 @@ test_actor_replicas(void **state)
 static void
 test_actor_spread(void **state)
 {
-	fx                   *f = *state;
+	sfx                  *f = *state;
 	aw                    a[2];
 	Troupe__ExecutionSpec sp = TROUPE__EXECUTION_SPEC__INIT;
 	Troupe__ActorEnv      env = TROUPE__ACTOR_ENV__INIT;
@@ -1192,7 +995,7 @@ test_actor_spread(void **state)
 static void
 test_resources(void **state)
 {
-	fx                   *f = *state;
+	sfx                  *f = *state;
 	aw                    a[2];
 	fw                    w;
 	Troupe__ExecutionSpec sp = TROUPE__EXECUTION_SPEC__INIT;
@@ -1241,25 +1044,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_shard_of_slots, fx_setup,
-	                                    fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_concurrency_across_workers,
-	                                    fx_setup, fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_fairness, fx_setup,
-	                                    fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_retry_attempt, fx_setup,
-	                                    fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_stale_results_ignored,
-	                                    fx_setup, fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_worker_lost, fx_setup,
-	                                    fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_drain, fx_setup, fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_actor_replicas, fx_setup,
-	                                    fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_actor_spread, fx_setup,
-	                                    fx_teardown),
-	    cmocka_unit_test_setup_teardown(test_resources, fx_setup,
-	                                    fx_teardown),
+	    PLACE_TEST(test_shard_of_slots),
+	    PLACE_TEST(test_concurrency_across_workers),
+	    PLACE_TEST(test_fairness),
+	    PLACE_TEST(test_retry_attempt),
+	    PLACE_TEST(test_stale_results_ignored),
+	    PLACE_TEST(test_worker_lost),
+	    PLACE_TEST(test_drain),
+	    PLACE_TEST(test_actor_replicas),
+	    PLACE_TEST(test_actor_spread),
+	    PLACE_TEST(test_resources),
 	};
 
 	troupe_log_init("test_placement", LOG_LVL_ERROR);
