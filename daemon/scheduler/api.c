@@ -350,10 +350,11 @@ api_open_exec(sched *s, const char *id, void *call)
 
 	if (api_lookup(s, id, &e, &row, call) != 0)
 		return NULL;
-	if (row != NULL) {
+	if (row != NULL || exec_terminal(e->phase)) {
 		rpc_fail(call, TROUPE_ESTATE, "execution %s already finished",
 		         id);
-		troupe__execution__free_unpacked(row, NULL);
+		if (row != NULL)
+			troupe__execution__free_unpacked(row, NULL);
 		return NULL;
 	}
 	return e;
@@ -376,6 +377,9 @@ api_append_items(Troupe__Troupe_Service           *svc,
 		rpc_fail(call, TROUPE_ESTATE, "execution %s is sealed", e->id);
 		return;
 	}
+	/* Any call counts, even an empty one: a client that produces items
+	 * slowly keeps its execution with empty appends. */
+	e->upload_ms = troupe_now_ms();
 	if (in->offset != e->total) {
 		rpc_fail(call, TROUPE_ESTATE,
 		         "offset %llu does not follow the %llu items uploaded",

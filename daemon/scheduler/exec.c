@@ -100,7 +100,7 @@ exec_new(const Troupe__ExecutionSpec *spec, const Troupe__TaskSpec *task,
 	exec_make_id(e->id, sizeof(e->id));
 	exec_settings(e);
 	e->phase = TROUPE__PHASE__PHASE_QUEUED;
-	e->created_ms = troupe_now_ms();
+	e->created_ms = e->upload_ms = troupe_now_ms();
 	e->dirty = true;
 	*out = e;
 	return 0;
@@ -306,7 +306,9 @@ exec_abort(sched *s, exec *e, Troupe__Phase phase, const char *why)
 {
 	if (exec_terminal(e->phase))
 		return;
-	for (uint64_t i = 0; i < e->total; i++) {
+	/* Finished items are kept; stop once nothing is left to abort. */
+	for (uint64_t i = 0; i < e->total && e->n_pending + e->n_running > 0;
+	     i++) {
 		item *it = exec_item(e, i);
 
 		if (it->state == TROUPE__ITEM_STATE__ITEM_RUNNING) {
@@ -513,6 +515,7 @@ exec_load(store *st, Troupe__Execution *row, exec **out)
 	e->phase = row->phase;
 	e->sealed = row->sealed;
 	e->created_ms = row->created_ms;
+	e->upload_ms = troupe_now_ms(); /* its client gets a full timeout */
 	e->started_ms = row->started_ms;
 	e->finished_ms = row->finished_ms;
 	e->version = row->version;

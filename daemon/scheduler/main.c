@@ -26,6 +26,7 @@ typedef struct opts {
 	char    *home, *listen, *worker_listen, *db, *token_file;
 	char    *tls_cert, *tls_key;
 	uint32_t worker_timeout_ms, pull_timeout_ms, actor_prefetch;
+	uint32_t upload_timeout_s;
 } opts;
 
 static const struct option main_long[] = {
@@ -39,6 +40,7 @@ static const struct option main_long[] = {
     {"worker-timeout", required_argument, NULL, 'T'},
     {"pull-timeout", required_argument, NULL, 'P'},
     {"actor-prefetch", required_argument, NULL, 'A'},
+    {"upload-timeout", required_argument, NULL, 'U'},
     {"config", required_argument, NULL, 'C'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -55,6 +57,7 @@ main_usage(FILE *f)
 	    "[--tls-cert PEM --tls-key PEM]\n"
 	    "                        [--worker-timeout MS] [--pull-timeout MS] "
 	    "[--actor-prefetch N]\n"
+	    "                        [--upload-timeout S]\n"
 	    "                        [--config FILE]\n"
 	    "Defaults: --home $TROUPE_HOME (or ~/.local/state/troupe), "
 	    "--listen "
@@ -91,6 +94,7 @@ main_set(opts *o, int key, const char *v)
 	case 'T': return main_ms(v, &o->worker_timeout_ms);
 	case 'P': return main_ms(v, &o->pull_timeout_ms);
 	case 'A': return main_ms(v, &o->actor_prefetch);
+	case 'U': return main_ms(v, &o->upload_timeout_s);
 	default: return TROUPE_EINVAL;
 	}
 	free(*slot);
@@ -157,6 +161,8 @@ main_defaults(opts *o, char *err, size_t errlen)
 		o->worker_timeout_ms = 5000;
 	if (o->actor_prefetch == 0)
 		o->actor_prefetch = 8;
+	if (o->upload_timeout_s == 0)
+		o->upload_timeout_s = 60;
 	if (o->pull_timeout_ms == 0)
 		o->pull_timeout_ms = 2000;
 	if (o->pull_timeout_ms >= o->worker_timeout_ms)
@@ -259,6 +265,7 @@ main(int argc, char **argv)
 	so.pull_timeout_ms = o.pull_timeout_ms;
 	so.lost_after_ms = o.worker_timeout_ms;
 	so.actor_prefetch = o.actor_prefetch;
+	so.upload_timeout_ms = o.upload_timeout_s * 1000;
 	if ((rv = sched_open(&d.loop, &so, &d.s, err, sizeof(err))) != 0)
 		goto fail;
 	{

@@ -389,6 +389,18 @@ sched_tick(uv_timer_t *h)
 	}
 	for (exec *e = s->execs; e != NULL; e = e->next) {
 		uint32_t limit = e->spec->execution_timeout_s;
+
+		if (!e->sealed && !exec_terminal(e->phase) &&
+		    s->opts.upload_timeout_ms > 0 &&
+		    now - e->upload_ms > (int64_t)s->opts.upload_timeout_ms) {
+			char why[128];
+			snprintf(why, sizeof(why),
+			         "upload abandoned: no items and no seal for "
+			         "%u s",
+			         s->opts.upload_timeout_ms / 1000);
+			exec_abort(s, e, TROUPE__PHASE__PHASE_FAILED, why);
+			continue;
+		}
 		if (limit > 0 && !exec_terminal(e->phase) &&
 		    e->started_ms > 0 &&
 		    now - e->started_ms > (int64_t)limit * 1000) {

@@ -114,6 +114,7 @@ struct exec {
 	uint64_t               total;
 	uint64_t  n_pending, n_running, n_succeeded, n_failed, n_aborted;
 	int64_t   created_ms, started_ms, finished_ms;
+	int64_t   upload_ms; /* last upload call (in memory only) */
 	uint64_t  version;
 	char     *error;
 	chunk   **chunks;
@@ -183,6 +184,9 @@ typedef struct sched_opts {
 	uint32_t    pull_timeout_ms; /* longest a Pull is held */
 	uint32_t    lost_after_ms;   /* silence after which a worker is lost */
 	uint32_t    actor_prefetch;  /* items in flight per replica (>= 1) */
+	/* An execution still uploading (not sealed) with no upload call for
+	 * this long was abandoned by its client: it FAILS.  0: never. */
+	uint32_t upload_timeout_ms;
 } sched_opts;
 
 struct sched {

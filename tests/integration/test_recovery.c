@@ -430,6 +430,99 @@ test_worker_sigterm_drains_actors(void **state)
 	hf_wait_no_procs(NULL, tag, NULL, 5000, "after the workers stopped");
 }
 
+/* Creates an unsealed execution of `n` items (echo) through the API, as a
+ * client in the middle of an upload; returns its id (kept by c). */
+static const char *
+start_upload(h_cluster *c, int n)
+{
+	Troupe__CreateExecutionRequest req =
+	    TROUPE__CREATE_EXECUTION_REQUEST__INIT;
+	Troupe__ExecutionSpec         spec = TROUPE__EXECUTION_SPEC__INIT;
+	Troupe__CreateExecutionReply *rep = NULL;
+	ProtobufCBinaryData           items[8];
+	char                          buf[8][8];
+
+	assert_true(n <= 8);
+	for (int i = 0; i < n; i++) {
+		items[i].len =
+		    (size_t)snprintf(buf[i], sizeof(buf[i]), "%d", i + 1);
+		items[i].data = (uint8_t *)buf[i];
+	}
+	spec.command = "echo o{}";
+	req.spec = &spec;
+	req.items = items;
+	req.n_items = (size_t)n;
+	req.seal = false;
+	assert_int_equal(
+	    H_CALL(c, CreateExecution, &req, create_execution, &rep), 0);
+	return rep->execution->id;
+}
+
+static int
+append_items(h_cluster *c, const char *id, uint64_t offset, size_t n)
+{
+	Troupe__AppendItemsRequest req = TROUPE__APPEND_ITEMS_REQUEST__INIT;
+	Troupe__AppendItemsReply  *rep = NULL;
+	ProtobufCBinaryData        item = {1, (uint8_t *)"9"};
+
+	req.id = (char *)id;
+	req.offset = offset;
+	req.items = n > 0 ? &item : NULL;
+	req.n_items = n;
+	return H_CALL(c, AppendItems, &req, append_items, &rep);
+}
+
+/* A client that dies in the middle of an upload (never seals) does not
+ * leave an execution RUNNING forever: after --upload-timeout without an
+ * upload call it FAILS, its uploaded items' outputs kept; a client that
+ * is slow but alive keeps its execution with empty appends. */
+static void
+test_abandoned_upload(void **state)
+{
+	h_cluster *c = h_start(
+	    &(h_opts){.workers = 1, .sched_args = "--upload-timeout 2"});
+	Troupe__Execution *e;
+	const char        *dead, *slow;
+	int64_t            t;
+
+	dead = start_upload(c, 3);
+	slow = start_upload(c, 2);
+	t = h_now_ms();
+	/* The slow one: an empty append every 0.5 s for 3 s, then a real one
+	 * and the seal. */
+	while (h_now_ms() - t < 3000) {
+		assert_int_equal(append_items(c, slow, 2, 0), 0);
+		hf_sleep_ms(500);
+	}
+	assert_int_equal(append_items(c, slow, 2, 1), 0);
+	{
+		Troupe__SealExecutionRequest req =
+		    TROUPE__SEAL_EXECUTION_REQUEST__INIT;
+		Troupe__SealExecutionReply *rep = NULL;
+
+		req.id = (char *)slow;
+		assert_int_equal(
+		    H_CALL(c, SealExecution, &req, seal_execution, &rep), 0);
+	}
+	e = h_wait_done(c, slow, 30000);
+	assert_int_equal(e->phase, TROUPE__PHASE__PHASE_SUCCEEDED);
+	assert_int_equal(e->counts->succeeded, 3);
+	/* The abandoned one. */
+	e = h_wait_done(c, dead, 10000);
+	fprintf(
+	    stderr,
+	    "abandoned upload FAILED, seen %lld ms after its last call: %s\n",
+	    (long long)(h_now_ms() - t), e->error);
+	assert_int_equal(e->phase, TROUPE__PHASE__PHASE_FAILED);
+	h_assert_icontains(e->error, "upload abandoned");
+	assert_int_equal(e->counts->succeeded, 3); /* its items ran */
+	/* A late append is refused, not added. */
+	assert_int_equal(append_items(c, dead, 3, 1), TROUPE_ESTATE);
+	h_assert_icontains(troupe_client_error(h_client(c)),
+	                   "already finished");
+	h_done(c);
+}
+
 int
 main(void)
 {
@@ -442,6 +535,7 @@ main(void)
 	    HF_TEST(test_abort_reaches_draining_worker),
 	    HF_TEST(test_scheduler_sigterm_commits),
 	    HF_TEST(test_worker_sigterm_drains_actors),
+	    HF_TEST(test_abandoned_upload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
