@@ -10,6 +10,7 @@
 #include "troupe/client.h"
 #include "troupe/envelope.h"
 #include "troupe/home.h"
+#include "troupe/sockclose.h"
 
 struct troupe_client {
 	nng_socket sock;
@@ -77,7 +78,7 @@ troupe_client_close(troupe_client *c)
 	if (c == NULL)
 		return;
 	if (nng_socket_id(c->sock) > 0)
-		nng_close(c->sock);
+		(void)troupe_sock_close(c->sock, TROUPE_SOCK_CLOSE_MS);
 	free(c->addr);
 	free(c->token);
 	free(c);

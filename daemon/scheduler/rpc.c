@@ -21,6 +21,7 @@
 #include "rpc.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
+#include "troupe/sockclose.h"
 
 /* Calls kept receiving at all times; more are opened while calls are
  * parked, and closed again when they finish. */
@@ -448,8 +449,11 @@ rpc_server_close(rpc_server *s)
 		nng_aio_stop(c->aio);
 	while (s->calls != NULL)
 		rpc_call_free(s->calls);
-	if (nng_socket_id(s->sock) > 0)
-		nng_close(s->sock);
+	if (nng_socket_id(s->sock) > 0 &&
+	    troupe_sock_close(s->sock, TROUPE_SOCK_CLOSE_MS) != 0)
+		log_warn("a listening socket did not close in %d ms (nng "
+		         "1.5.2's close deadlock); going on without it",
+		         TROUPE_SOCK_CLOSE_MS);
 	if (s->tls != NULL)
 		nng_tls_config_free(s->tls);
 	free(s->token);

@@ -16,9 +16,11 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 
+#include "log.h"
 #include "loopq.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
+#include "troupe/sockclose.h"
 #include "wlink.h"
 
 #define WLINK_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
@@ -213,8 +215,11 @@ wlink_close(wlink *l)
 		nng_ctx_close(c->ctx);
 		nng_aio_free(c->aio);
 	}
-	if (nng_socket_id(l->sock) > 0)
-		nng_close(l->sock);
+	if (nng_socket_id(l->sock) > 0 &&
+	    troupe_sock_close(l->sock, TROUPE_SOCK_CLOSE_MS) != 0)
+		log_warn("the link's socket did not close in %d ms (nng "
+		         "1.5.2's close deadlock); going on without it",
+		         TROUPE_SOCK_CLOSE_MS);
 	if (l->tls != NULL)
 		nng_tls_config_free(l->tls);
 	/* Deliveries still queued are dropped with the queue. */

@@ -16,6 +16,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "troupe/sockclose.h"
 #include "harness.h"
 #include "link.pb-c.h"
 
@@ -47,7 +48,7 @@ raw_send(const char *addr, const void *buf, size_t len, int ms, int *nrv)
 	nng_free(rbuf, rlen);
 done:
 	if (nng_socket_id(s) > 0)
-		nng_close(s);
+		(void)troupe_sock_close(s, TROUPE_SOCK_CLOSE_MS);
 	*nrv = rv;
 	return rep;
 }

@@ -20,6 +20,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "troupe/sockclose.h"
 #include "api.pb-c.h"
 #include "link.pb-c.h"
 #include "sched_fixture.h"
@@ -144,7 +145,7 @@ sfx_teardown(void **state)
 	struct dirent *de;
 	char           path[512];
 
-	nng_close(f->cli);
+	(void)troupe_sock_close(f->cli, TROUPE_SOCK_CLOSE_MS);
 	uv_async_send(&f->stop);
 	uv_thread_join(&f->th);
 	assert_int_equal(f->close_rv, 0);

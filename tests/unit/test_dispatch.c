@@ -42,6 +42,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <uv.h>
 
+#include "troupe/sockclose.h"
 #include "api.pb-c.h"
 #include "link.pb-c.h"
 #include "log.h"
@@ -184,7 +185,7 @@ test_unknown_method(void **state)
 	assert_int_equal(
 	    sfx_call(lnk, "Pull", NULL, NULL, NULL, NULL, why, sizeof(why)),
 	    TROUPE__CODE__NOT_FOUND); /* known: no such worker */
-	nng_close(lnk);
+	(void)troupe_sock_close(lnk, TROUPE_SOCK_CLOSE_MS);
 	assert_healthy(f);
 }
 
@@ -267,7 +268,8 @@ test_tcp_needs_token(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-static void __attribute__((unused)) test_oversize_dropped(void **state)
+static void
+test_oversize_dropped(void **state)
 {
 	sfx       *f = *state;
 	nng_socket big;
@@ -292,10 +294,10 @@ static void __attribute__((unused)) test_oversize_dropped(void **state)
 	rv = nng_recvmsg(big, &m, 0);
 	assert_int_equal(rv, NNG_ETIMEDOUT);
 	assert_null(m);
-	nng_close(big);
+	(void)troupe_sock_close(big, TROUPE_SOCK_CLOSE_MS);
 	/* The server lives on, for old connections and new ones. */
 	assert_healthy(f);
-	nng_close(f->cli);
+	(void)troupe_sock_close(f->cli, TROUPE_SOCK_CLOSE_MS);
 	sfx_dial(f->api_url, &f->cli);
 	assert_healthy(f);
 }
@@ -372,7 +374,7 @@ test_many_parked(void **state)
 		assert_true(rep->execution->version > version);
 		troupe__watch_execution_reply__free_unpacked(rep, NULL);
 		sfx_chan_close(&ch[i]);
-		nng_close(socks[i]);
+		(void)troupe_sock_close(socks[i], TROUPE_SOCK_CLOSE_MS);
 	}
 	/* Answered at the change, not at their deadline. */
 	assert_true(troupe_now_ms() - t0 < 5000);
@@ -405,11 +407,9 @@ main(void)
 	    DISP_TEST(test_malformed_body, disp_ipc),
 	    DISP_TEST(test_token, disp_tcp),
 	    cmocka_unit_test(test_tcp_needs_token),
-	    /* test_oversize_dropped is not run here: under load nng 1.5.2's
-	     * nng_close can hang client-side after the peer resets the
-	     * connection, and in-process that hangs the whole test.  The same
-	     * check runs bounded, from an exec'd child, in
-	     * tests/integration/test_bad_input.c. */
+	    /* nng 1.5.2's nng_close can hang after the peer reset the
+	     * connection mid-message: troupe_sock_close bounds it. */
+	    DISP_TEST(test_oversize_dropped, disp_ipc),
 	    DISP_TEST(test_many_parked, disp_ipc),
 	    DISP_TEST(test_ipc_mode, disp_ipc),
 	};

@@ -49,6 +49,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <uv.h>
 
+#include "troupe/sockclose.h"
 #include "api.pb-c.h"
 #include "link.pb-c.h"
 #include "log.h"
@@ -238,7 +239,7 @@ fw_close(fw *w)
 		return;
 	sfx_chan_close(&w->pull);
 	sfx_chan_close(&w->call);
-	nng_close(w->sock);
+	(void)troupe_sock_close(w->sock, TROUPE_SOCK_CLOSE_MS);
 	w->open = false;
 }
 

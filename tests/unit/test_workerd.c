@@ -20,6 +20,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <uv.h>
 
+#include "troupe/sockclose.h"
 #include "link.pb-c.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
@@ -303,7 +304,7 @@ fake_stop(fake *f)
 	pthread_mutex_unlock(&f->mtx);
 	for (int i = 0; i < FAKE_THREADS; i++)
 		pthread_join(f->th[i], NULL);
-	nng_close(f->sock);
+	(void)troupe_sock_close(f->sock, TROUPE_SOCK_CLOSE_MS);
 	free(f->pull_body);
 	pthread_mutex_destroy(&f->mtx);
 	snprintf(path, sizeof(path), "%s/w.sock", f->dir);
