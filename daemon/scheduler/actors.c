@@ -477,9 +477,8 @@ actors_drain(sched *s, worker *w)
 }
 
 void
-actors_drop_worker(sched *s, worker *w)
+actors_drop_worker(worker *w)
 {
-	(void)s;
 	while (w->replicas != NULL)
 		actors_unlink(w, &w->replicas);
 	while (w->strikes != NULL) {

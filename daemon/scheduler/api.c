@@ -5,6 +5,7 @@
  * before it is answered: handlers call sched_flush and report its error.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,18 @@ api_lookup(sched *s, const char *id, exec **live, Troupe__Execution **row,
 }
 
 /* Replies with {Execution execution = 1} for any of the *Reply messages
- * that hold only that (they share the wire layout). */
+ * that hold only that: protoc-c generates the same struct for each (base,
+ * then the one pointer), so one GetExecutionReply serves all of them with
+ * the right descriptor.  The layout is checked here at compile time. */
+#define API_SAME_LAYOUT(T)                                                     \
+	_Static_assert(sizeof(T) == sizeof(Troupe__GetExecutionReply) &&       \
+	                   offsetof(T, execution) ==                           \
+	                       offsetof(Troupe__GetExecutionReply, execution), \
+	               #T " differs from GetExecutionReply")
+API_SAME_LAYOUT(Troupe__WatchExecutionReply);
+API_SAME_LAYOUT(Troupe__SealExecutionReply);
+API_SAME_LAYOUT(Troupe__AbortExecutionReply);
+
 static void
 api_reply_execution(sched *s, void *call, const char *id,
                     const ProtobufCMessageDescriptor *desc)

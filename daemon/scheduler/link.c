@@ -30,7 +30,7 @@ worker_free(worker *w)
 {
 	if (w == NULL)
 		return;
-	actors_drop_worker(NULL, w);
+	actors_drop_worker(w);
 	for (size_t i = 0; i < w->n_cancels; i++)
 		free(w->cancel_ids[i]);
 	for (size_t i = 0; i < w->n_labels; i++) {

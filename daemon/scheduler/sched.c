@@ -256,7 +256,7 @@ sched_worker_lost(sched *s, worker *w, const char *why)
 			               TROUPE__ITEM_STATE__ITEM_FAILED);
 		exec_check_done(s, a.e);
 	}
-	actors_drop_worker(s, w);
+	actors_drop_worker(w);
 	if (w->pull != NULL)
 		rpc_fail(w->pull, TROUPE_ENOTFOUND, "worker declared lost");
 	w->pull = NULL;

@@ -282,8 +282,8 @@ void actors_drain(sched *s, worker *w);
  * clears them. */
 void actors_note_result(sched *s, worker *w, const actor_env *env,
                         bool system_failure);
-/* Forgets every replica of w (it is lost). */
-void actors_drop_worker(sched *s, worker *w);
+/* Forgets every replica and strike of w (it is lost or freed). */
+void actors_drop_worker(worker *w);
 /* Fills the ListActors reply (caller frees with actors_list_free). */
 int  actors_list(sched *s, Troupe__ListActorsReply *rep, const char *only);
 void actors_list_free(Troupe__ListActorsReply *rep);
