@@ -2,12 +2,12 @@
  * One actor replica process (see replica.h for the contract).
  *
  * Threading: everything runs on the loop thread that owns the replica.
- * One timer serves every phase, restarted with the callback of the phase:
- * the TTL while idle, the item's timeout while busy, the grace between
- * SIGTERM and SIGKILL while stopping, the wait for the pipes after the
- * exit.  A replica ends when its process has exited and both output pipes
- * reached EOF (or that wait is over); then every handle is closed and the
- * last close callback answers an item still in hand and calls exited.
+ * One timer (its child's, child.h) serves every phase, restarted with the
+ * callback of the phase: the TTL while idle, the item's timeout while
+ * busy, the grace between SIGTERM and SIGKILL while stopping, then the
+ * child's wait for the pipes after the exit.  A replica ends when its
+ * child does; the last close callback answers an item still in hand and
+ * calls exited.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "actor.pb-c.h"
+#include "child.h"
 #include "log.h"
 #include "replica.h"
 #include "runner.h"
@@ -23,17 +24,12 @@
 #include "troupe/actor.h"
 #include "troupe/error.h"
 
-#define REPLICA_READ_CHUNK    (64u << 10)
 #define REPLICA_TTL_DEFAULT_S 90
 #define REPLICA_FRAME_SLACK   64 /* an ActorReply's fields beyond output */
 
 struct replica {
-	uv_loop_t   *loop;
-	uv_process_t proc;
-	uv_pipe_t    in;
-	uv_pipe_t    out;
-	uv_pipe_t    err;
-	uv_timer_t   timer;
+	child      c;
+	uv_loop_t *loop;
 
 	replica_answer_fn answered;
 	replica_exit_fn   exited;
@@ -45,7 +41,6 @@ struct replica {
 	size_t   max_in; /* the most stdout one answer may take */
 	size_t   max_output;
 	unsigned stop_grace_ms;
-	unsigned exit_grace_ms;
 	uint64_t ttl_ms;
 
 	/* The item in hand. */
@@ -56,21 +51,8 @@ struct replica {
 	uint8_t *inbuf; /* stdout not yet answered */
 	size_t   in_len, in_cap;
 
-	char   tail[RUNNER_STDERR_TAIL]; /* ring of the last stderr bytes */
-	size_t tail_pos, tail_len;
-	char   scratch[4096];
-
-	int      pid;
 	uint64_t idle_since; /* uv_now when it last became idle */
 	uint64_t served;
-	int      exit_status;
-	int      term_signal;
-	unsigned handles; /* initialised handles not yet closed */
-	bool     proc_init;
-	bool     spawned;
-	bool     exited_flag;
-	bool     out_done, err_done;
-	bool     finishing;
 	bool     stopping;  /* takes no more items */
 	bool     requested; /* we stopped or killed it */
 	bool     expired;   /* its TTL stopped it */
@@ -79,45 +61,18 @@ struct replica {
 
 static void replica_idle(replica *r);
 
-/* Stderr tail. */
-
-static void
-replica_tail_add(replica *r, const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		r->tail[r->tail_pos] = p[i];
-		r->tail_pos = (r->tail_pos + 1) % sizeof(r->tail);
-	}
-	r->tail_len += n;
-	if (r->tail_len > sizeof(r->tail))
-		r->tail_len = sizeof(r->tail);
-}
+/* Getters. */
 
 size_t
 replica_stderr_tail(const replica *r, char *buf, size_t len)
 {
-	size_t n = r->tail_len, start;
-
-	if (len == 0)
-		return 0;
-	/* The newest bytes matter most: drop the oldest beyond len. */
-	start = n < sizeof(r->tail) ? 0 : r->tail_pos;
-	if (n > len - 1) {
-		start = (start + (n - (len - 1))) % sizeof(r->tail);
-		n = len - 1;
-	}
-	for (size_t i = 0; i < n; i++)
-		buf[i] = r->tail[(start + i) % sizeof(r->tail)];
-	buf[n] = '\0';
-	return n;
+	return child_tail(&r->c, buf, len);
 }
-
-/* Getters. */
 
 Troupe__ReplicaState
 replica_state(const replica *r)
 {
-	if (r->stopping || r->exited_flag)
+	if (r->stopping || r->c.exited)
 		return TROUPE__REPLICA_STATE__REPLICA_STOPPING;
 	if (r->served == 0)
 		return TROUPE__REPLICA_STATE__REPLICA_BOOTING;
@@ -134,13 +89,13 @@ replica_busy(const replica *r)
 bool
 replica_stopping(const replica *r)
 {
-	return r->stopping || r->exited_flag;
+	return r->stopping || r->c.exited;
 }
 
 int
 replica_pid(const replica *r)
 {
-	return r->spawned ? r->pid : 0;
+	return r->c.spawned ? r->c.pid : 0;
 }
 
 uint64_t
@@ -178,17 +133,17 @@ replica_expired(const replica *r)
 int
 replica_exit_code(const replica *r)
 {
-	return r->term_signal != 0 ? -r->term_signal : r->exit_status;
+	return child_exit_code(&r->c);
 }
 
 void
 replica_describe_exit(const replica *r, char *buf, size_t len)
 {
-	if (r->term_signal != 0)
-		snprintf(buf, len, "signal %d (%s)", r->term_signal,
-		         strsignal(r->term_signal));
+	if (r->c.term_signal != 0)
+		snprintf(buf, len, "signal %d (%s)", r->c.term_signal,
+		         strsignal(r->c.term_signal));
 	else
-		snprintf(buf, len, "exit %d", r->exit_status);
+		snprintf(buf, len, "exit %d", r->c.exit_status);
 }
 
 const char *
@@ -212,7 +167,7 @@ static void
 replica_answer_died(replica *r)
 {
 	replica_result res = {0};
-	char           how[64], tail[RUNNER_STDERR_TAIL];
+	char           how[64], tail[CHILD_STDERR_TAIL];
 	char          *msg = NULL;
 
 	res.system_failure = true;
@@ -231,13 +186,12 @@ replica_answer_died(replica *r)
 	free(msg);
 }
 
+/* Every handle is closed: answer, tell, free. */
 static void
-replica_closed(uv_handle_t *h)
+replica_closed(void *owner)
 {
-	replica *r = h->data;
+	replica *r = owner;
 
-	if (--r->handles > 0 || !r->finishing)
-		return;
 	if (r->busy)
 		replica_answer_died(r);
 	r->exited(r->arg, r);
@@ -245,43 +199,6 @@ replica_closed(uv_handle_t *h)
 	free(r->fail_why);
 	free(r->id);
 	free(r);
-}
-
-static void
-replica_close(replica *r, uv_handle_t *h)
-{
-	if (!uv_is_closing(h))
-		uv_close(h, replica_closed);
-}
-
-static void
-replica_finish(replica *r)
-{
-	if (r->finishing)
-		return;
-	r->finishing = true;
-	if (r->proc_init)
-		replica_close(r, (uv_handle_t *)&r->proc);
-	replica_close(r, (uv_handle_t *)&r->in);
-	replica_close(r, (uv_handle_t *)&r->out);
-	replica_close(r, (uv_handle_t *)&r->err);
-	replica_close(r, (uv_handle_t *)&r->timer);
-}
-
-static void
-replica_maybe_finish(replica *r)
-{
-	if (r->exited_flag && r->out_done && r->err_done)
-		replica_finish(r);
-}
-
-static void
-replica_killpg(replica *r, int sig)
-{
-	/* The pid leads the group (a detached spawn called setsid); a group
-	 * that is already empty gives ESRCH, which is fine. */
-	if (r->spawned && r->pid > 0)
-		kill(-r->pid, sig);
 }
 
 static void
@@ -294,11 +211,11 @@ replica_set_why(replica *r, const char *why)
 static void
 replica_grace_cb(uv_timer_t *t)
 {
-	replica *r = t->data;
+	replica *r = child_owner(t);
 
 	log_debug("replica %s: still there %u ms after SIGTERM: SIGKILL", r->id,
 	          r->stop_grace_ms);
-	replica_killpg(r, SIGKILL);
+	child_killpg(&r->c, SIGKILL);
 }
 
 /* Stops taking items; closes stdin so a replica reading it sees EOF. */
@@ -306,29 +223,29 @@ static void
 replica_begin_stop(replica *r)
 {
 	r->stopping = true;
-	uv_timer_stop(&r->timer);
-	replica_close(r, (uv_handle_t *)&r->in);
+	uv_timer_stop(&r->c.timer);
+	child_close_in(&r->c);
 }
 
 void
 replica_stop(replica *r, const char *why)
 {
-	if (r == NULL || r->exited_flag || r->stopping)
+	if (r == NULL || r->c.exited || r->stopping)
 		return;
 	r->requested = true;
 	replica_set_why(r, why);
 	replica_begin_stop(r);
 	if (r->shim)
-		kill(r->pid, SIGTERM); /* the shim passes it to its group */
+		kill(r->c.pid, SIGTERM); /* the shim passes it to its group */
 	else
-		replica_killpg(r, SIGTERM);
-	uv_timer_start(&r->timer, replica_grace_cb, r->stop_grace_ms, 0);
+		child_killpg(&r->c, SIGTERM);
+	uv_timer_start(&r->c.timer, replica_grace_cb, r->stop_grace_ms, 0);
 }
 
 void
 replica_kill(replica *r, const char *why, bool abandon)
 {
-	if (r == NULL || r->exited_flag)
+	if (r == NULL || r->c.exited)
 		return;
 	r->requested = true;
 	if (abandon)
@@ -336,7 +253,7 @@ replica_kill(replica *r, const char *why, bool abandon)
 	else
 		replica_set_why(r, why);
 	replica_begin_stop(r);
-	replica_killpg(r, SIGKILL);
+	child_killpg(&r->c, SIGKILL);
 }
 
 /* The replica cannot go on (it broke the protocol, answered too much, or
@@ -353,11 +270,11 @@ replica_broken(replica *r, const char *why, bool user)
 		replica_answer(r, &res);
 		return;
 	}
-	if (!r->stopping && !r->exited_flag) {
+	if (!r->stopping && !r->c.exited) {
 		log_debug("replica %s: %s", r->id, why);
 		/* Not requested: it counts as dying on its own. */
 		replica_begin_stop(r);
-		replica_killpg(r, SIGKILL);
+		child_killpg(&r->c, SIGKILL);
 	}
 }
 
@@ -366,7 +283,7 @@ replica_broken(replica *r, const char *why, bool user)
 static void
 replica_ttl_cb(uv_timer_t *t)
 {
-	replica *r = t->data;
+	replica *r = child_owner(t);
 
 	if (r->busy || r->stopping)
 		return;
@@ -380,7 +297,7 @@ replica_ttl_cb(uv_timer_t *t)
 static void
 replica_timeout_cb(uv_timer_t *t)
 {
-	replica *r = t->data;
+	replica *r = child_owner(t);
 	char     why[64];
 
 	if (!r->busy)
@@ -391,40 +308,22 @@ replica_timeout_cb(uv_timer_t *t)
 }
 
 static void
-replica_exit_wait_cb(uv_timer_t *t)
-{
-	replica *r = t->data;
-
-	/* Something outside the group holds the pipes: stop waiting. */
-	r->out_done = r->err_done = true;
-	replica_finish(r);
-}
-
-static void
 replica_idle(replica *r)
 {
 	r->idle_since = uv_now(r->loop);
-	if (!r->stopping && !r->exited_flag)
-		uv_timer_start(&r->timer, replica_ttl_cb, r->ttl_ms, 0);
+	if (!r->stopping && !r->c.exited)
+		uv_timer_start(&r->c.timer, replica_ttl_cb, r->ttl_ms, 0);
 }
 
 /* The process. */
 
 static void
-replica_exit_cb(uv_process_t *p, int64_t status, int term_signal)
+replica_exit(void *owner)
 {
-	replica *r = p->data;
+	replica *r = owner;
 
-	/* Whatever it left behind in its group dies with it. */
-	replica_killpg(r, SIGKILL);
-	r->exited_flag = true;
-	r->exit_status = (int)status;
-	r->term_signal = term_signal;
 	log_debug("replica %s (pid %d) exited: status %d, signal %d", r->id,
-	          r->pid, (int)status, term_signal);
-	uv_timer_stop(&r->timer);
-	uv_timer_start(&r->timer, replica_exit_wait_cb, r->exit_grace_ms, 0);
-	replica_maybe_finish(r);
+	          r->c.pid, r->c.exit_status, r->c.term_signal);
 }
 
 /* Answers. */
@@ -439,7 +338,7 @@ replica_answer_ok(replica *r, const uint8_t *out, size_t len)
 	res.output = out;
 	res.len = len;
 	r->served++;
-	uv_timer_stop(&r->timer);
+	uv_timer_stop(&r->c.timer);
 	replica_idle(r);
 	replica_answer(r, &res);
 }
@@ -452,7 +351,7 @@ replica_answer_error(replica *r, const char *error)
 	res.error = error;
 	res.replied = true;
 	r->served++;
-	uv_timer_stop(&r->timer);
+	uv_timer_stop(&r->c.timer);
 	replica_idle(r);
 	replica_answer(r, &res);
 }
@@ -475,7 +374,7 @@ replica_lines(replica *r, size_t from)
 		snprintf(why, sizeof(why),
 		         "output exceeds the limit of %zu bytes",
 		         r->max_output);
-		uv_read_stop((uv_stream_t *)&r->out);
+		uv_read_stop((uv_stream_t *)&r->c.out);
 		replica_broken(r, why, true);
 	}
 }
@@ -536,54 +435,33 @@ replica_frames(replica *r)
 	troupe__actor_reply__free_unpacked(rep, NULL);
 	return;
 broken:
-	uv_read_stop((uv_stream_t *)&r->out);
+	uv_read_stop((uv_stream_t *)&r->c.out);
 	replica_broken(r, why, true);
 }
 
 static void
 replica_out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-	replica *r = h->data;
-	size_t   want = REPLICA_READ_CHUNK;
+	replica *r = child_owner(h);
 
-	/* One byte past the limit is enough to tell it is too much. */
-	if (r->in_len + want > r->max_in + 1)
-		want = r->max_in + 1 - r->in_len;
-	if (want == 0)
-		want = 1; /* past the limit already: it is being stopped */
-	if (r->in_cap - r->in_len < want) {
-		size_t   cap = r->in_cap > 0 ? r->in_cap : REPLICA_READ_CHUNK;
-		uint8_t *nb;
-
-		while (cap - r->in_len < want)
-			cap *= 2;
-		if ((nb = realloc(r->inbuf, cap)) == NULL) {
-			*buf = uv_buf_init(NULL, 0); /* libuv reports ENOBUFS */
-			return;
-		}
-		r->inbuf = nb;
-		r->in_cap = cap;
-	}
-	*buf = uv_buf_init((char *)r->inbuf + r->in_len, (unsigned)want);
+	child_out_room(&r->inbuf, &r->in_cap, r->in_len, r->max_in, buf);
 }
 
 static void
 replica_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-	replica *r = s->data;
+	replica *r = child_owner(s);
 	size_t   from = r->in_len;
 
 	if (n == 0)
 		return;
 	if (n < 0) {
-		uv_read_stop(s);
-		r->out_done = true;
 		if (n == UV_ENOBUFS)
 			replica_broken(r, "out of memory for the output",
 			               false);
 		else
 			replica_broken(r, "it closed its stdout", false);
-		replica_maybe_finish(r);
+		child_out_end(&r->c);
 		return;
 	}
 	if (!r->busy || r->stopping) {
@@ -595,28 +473,6 @@ replica_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		replica_frames(r);
 	else
 		replica_lines(r, from);
-}
-
-static void
-replica_err_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	replica *r = h->data;
-
-	*buf = uv_buf_init(r->scratch, sizeof(r->scratch));
-}
-
-static void
-replica_err_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-	replica *r = s->data;
-
-	if (n < 0) {
-		uv_read_stop(s);
-		r->err_done = true;
-		replica_maybe_finish(r);
-		return;
-	}
-	replica_tail_add(r, buf->base, (size_t)n);
 }
 
 /* One write to stdin with its bytes; freed by its callback (which libuv
@@ -647,7 +503,7 @@ replica_send(replica *r, const uint8_t *input, size_t len, uint32_t timeout_ms)
 	uv_buf_t       b;
 	int            rv;
 
-	if (r->busy || r->stopping || r->exited_flag)
+	if (r->busy || r->stopping || r->c.exited)
 		return TROUPE_ESTATE;
 	if (r->frames) {
 		Troupe__ActorRequest req;
@@ -673,8 +529,8 @@ replica_send(replica *r, const uint8_t *input, size_t len, uint32_t timeout_ms)
 		return TROUPE_ENOMEM;
 	w->req.data = r;
 	b = uv_buf_init((char *)w->data, (unsigned)n);
-	if (uv_write(&w->req, (uv_stream_t *)&r->in, &b, 1, replica_write_cb) !=
-	    0) {
+	if (uv_write(&w->req, (uv_stream_t *)&r->c.in, &b, 1,
+	             replica_write_cb) != 0) {
 		/* stdin is gone: it is dying; the exit will tell. */
 		free(w);
 		return TROUPE_ESTATE;
@@ -683,9 +539,9 @@ replica_send(replica *r, const uint8_t *input, size_t len, uint32_t timeout_ms)
 	r->busy = true;
 	r->in_len = 0;
 	r->timeout_ms = timeout_ms;
-	uv_timer_stop(&r->timer);
+	uv_timer_stop(&r->c.timer);
 	if (timeout_ms > 0)
-		uv_timer_start(&r->timer, replica_timeout_cb, timeout_ms, 0);
+		uv_timer_start(&r->c.timer, replica_timeout_cb, timeout_ms, 0);
 	return 0;
 }
 
@@ -695,8 +551,6 @@ static int
 replica_spawn(replica *r, const replica_conf *c)
 {
 	const Troupe__ActorEnv *e = c->env;
-	uv_process_options_t    opts;
-	uv_stdio_container_t    stdio[3];
 	launch_args             args = {0};
 	char                  **env = NULL;
 	char                   *own[2] = {NULL, NULL};
@@ -717,35 +571,14 @@ replica_spawn(replica *r, const replica_conf *c)
 	if ((rv = launch_env(sets, sizes, 2, &env)) != 0 ||
 	    (rv = launch_args_make(&args, c->shim, e->command, mem)) != 0)
 		goto fail;
-	memset(&opts, 0, sizeof(opts));
-	opts.file = args.argv[0];
-	opts.args = args.argv;
-	opts.env = env;
-	opts.exit_cb = replica_exit_cb;
-	opts.flags = UV_PROCESS_DETACHED;
-	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-	stdio[0].data.stream = (uv_stream_t *)&r->in;
-	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[1].data.stream = (uv_stream_t *)&r->out;
-	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[2].data.stream = (uv_stream_t *)&r->err;
-	opts.stdio = stdio;
-	opts.stdio_count = 3;
-	rv = uv_spawn(r->loop, &r->proc, &opts);
-	/* uv_spawn initialises the handle even when it fails. */
-	r->proc.data = r;
-	r->proc_init = true;
-	r->handles++;
-	if (rv != 0) {
+	child_spawn(&r->c, args.argv, env);
+	if (r->c.spawn_err != 0) {
 		int n =
 		    snprintf(why, sizeof(why), "cannot start the replica: %s",
-		             uv_strerror(rv));
+		             uv_strerror(r->c.spawn_err));
 
-		replica_tail_add(r, why, (size_t)n);
-		r->exit_status = 127;
-	} else {
-		r->spawned = true;
-		r->pid = r->proc.pid;
+		child_tail_add(&r->c, why, (size_t)n);
+		r->c.exit_status = 127;
 	}
 	rv = 0;
 fail:
@@ -779,37 +612,28 @@ replica_start(uv_loop_t *loop, const replica_conf *c,
 	r->max_output = c->max_output > 0 ? c->max_output : RUNNER_MAX_OUTPUT;
 	r->max_in = r->max_output + (r->frames ? REPLICA_FRAME_SLACK : 0);
 	r->stop_grace_ms = c->stop_grace_ms > 0 ? c->stop_grace_ms : 2000;
-	r->exit_grace_ms = c->exit_grace_ms > 0 ? c->exit_grace_ms : 1000;
 	r->ttl_ms = (uint64_t)(e->ttl_seconds > 0 ? e->ttl_seconds
 	                                          : REPLICA_TTL_DEFAULT_S) *
 	            1000;
-	uv_pipe_init(loop, &r->in, 0);
-	uv_pipe_init(loop, &r->out, 0);
-	uv_pipe_init(loop, &r->err, 0);
-	uv_timer_init(loop, &r->timer);
-	r->in.data = r->out.data = r->err.data = r->timer.data = r;
-	r->handles = 4;
+	child_init(&r->c, loop, r,
+	           c->exit_grace_ms > 0 ? c->exit_grace_ms : 1000, replica_exit,
+	           replica_closed);
 	if (replica_spawn(r, c) != 0) {
 		static const char oom[] = "cannot start the replica: out of "
 		                          "memory";
 
-		replica_tail_add(r, oom, sizeof(oom) - 1);
-		r->exit_status = 127;
+		child_tail_add(&r->c, oom, sizeof(oom) - 1);
+		r->c.exit_status = 127;
 	}
 	*out = r;
-	if (!r->spawned) {
-		r->exited_flag = r->out_done = r->err_done = true;
+	if (!r->c.spawned) {
+		r->c.exited = r->c.out_done = r->c.err_done = true;
 		r->stopping = true;
-		replica_finish(r);
+		child_finish(&r->c);
 		return 0;
 	}
-	log_debug("replica %s of %s: pid %d", c->id, c->env_key, r->pid);
-	if (uv_read_start((uv_stream_t *)&r->out, replica_out_alloc,
-	                  replica_out_read) != 0)
-		r->out_done = true;
-	if (uv_read_start((uv_stream_t *)&r->err, replica_err_alloc,
-	                  replica_err_read) != 0)
-		r->err_done = true;
+	log_debug("replica %s of %s: pid %d", c->id, c->env_key, r->c.pid);
+	child_read_start(&r->c, replica_out_alloc, replica_out_read);
 	replica_idle(r);
 	return 0;
 }

@@ -11,7 +11,8 @@
  *  - frames: a varint-delimited ActorRequest{seq, input} on stdin, a
  *    varint-delimited ActorReply{seq, output | error} back on stdout
  *    (proto/actor.proto); an error fails that item alone.
- * It keeps the last RUNNER_STDERR_TAIL bytes of its stderr for messages.
+ * It keeps the last CHILD_STDERR_TAIL bytes of its stderr for messages
+ * (child.h: the process, its pipes and its end, shared with runner.h).
  *
  * Its own timers: an item's timeout (the process is killed and the item
  * fails, "timed out after N ms"), and the TTL: idle for env.ttl_seconds

@@ -2,10 +2,9 @@
  * The per-item process runner (see runner.h for the contract).
  *
  * Threading: everything here runs on the loop thread that owns the runner.
- * A runner finishes when its process has exited and both output pipes
- * reached EOF (or the grace period after the exit passed: a grandchild
- * that left the process group may hold them open).  Then every handle is
- * closed, and the last close callback builds the report and calls done.
+ * A runner finishes when its child (child.h) ends: the process exited and
+ * its pipes are done.  The last close callback builds the report and
+ * calls done.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "child.h"
 #include "log.h"
 #include "quote.h"
 #include "report.h"
@@ -21,15 +21,9 @@
 #include "launch.h"
 #include "troupe/error.h"
 
-#define RUNNER_READ_CHUNK (64u << 10)
-
 struct runner {
-	uv_process_t proc;
-	uv_pipe_t    in;
-	uv_pipe_t    out;
-	uv_pipe_t    err;
-	uv_timer_t   timer; /* the item's timeout, then the exit grace */
-	uv_write_t   wreq;
+	child      c; /* its timer: the item's timeout */
+	uv_write_t wreq;
 
 	runner_done_fn done;
 	void          *arg;
@@ -38,7 +32,6 @@ struct runner {
 	uint8_t            *input;
 	size_t              input_len;
 	uint32_t            timeout_ms;
-	unsigned            grace_ms;
 	const char         *shim;
 
 	uint8_t *outbuf; /* stdout, up to max_output bytes */
@@ -46,24 +39,9 @@ struct runner {
 	size_t   out_cap;
 	size_t   max_output;
 
-	char   tail[RUNNER_STDERR_TAIL]; /* ring of the last stderr bytes */
-	size_t tail_pos;                 /* next write position */
-	size_t tail_len;
-	char   scratch[4096]; /* stderr reads land here first */
-
-	int      pid;
-	int      exit_status;
-	int      term_signal;
-	unsigned handles;   /* initialised handles not yet closed */
-	bool     proc_init; /* uv_spawn was called: proc needs closing */
-	bool     spawned;
-	bool     exited;
-	bool     out_done;
-	bool     err_done;
-	bool     finishing;
-	bool     failed; /* a reason was given */
-	bool     system_failure;
-	char    *reason; /* why it failed regardless of its exit status */
+	bool  failed; /* a reason was given */
+	bool  system_failure;
+	char *reason; /* why it failed regardless of its exit status */
 };
 
 /* Records the first reason the attempt fails for. */
@@ -78,31 +56,20 @@ runner_set_reason(runner *r, const char *reason, bool system_failure)
 	r->system_failure = system_failure;
 }
 
-static void
-runner_killpg(runner *r)
-{
-	if (r->exited)
-		return;
-	/* The pid is the process group's id (the child called setsid).  A
-	 * group whose members are all gone gives ESRCH, which is fine. */
-	if (r->spawned && r->pid > 0)
-		kill(-r->pid, SIGKILL);
-}
-
 void
 runner_kill(runner *r, const char *reason, bool system_failure)
 {
 	/* Once the process exited its result stands. */
-	if (r == NULL || r->finishing || r->exited)
+	if (r == NULL || r->c.finishing || r->c.exited)
 		return;
 	runner_set_reason(r, reason, system_failure);
-	runner_killpg(r);
+	child_killpg(&r->c, SIGKILL);
 }
 
 int
 runner_pid(const runner *r)
 {
-	return r->spawned ? r->pid : 0;
+	return r->c.spawned ? r->c.pid : 0;
 }
 
 /* Builds the report of a finished attempt into r->rep. */
@@ -110,15 +77,15 @@ static void
 runner_build_report(runner *r)
 {
 	Troupe__ItemReport *rep = r->rep;
-	char                text[RUNNER_STDERR_TAIL];
-	size_t              n = r->tail_len;
-	size_t              start;
+	const child        *c = &r->c;
+	char                text[CHILD_STDERR_TAIL + 1];
+	size_t              n;
 
 	rep->finished_ms = troupe_now_ms();
-	rep->exit_code = r->term_signal != 0 ? -r->term_signal : r->exit_status;
+	rep->exit_code = child_exit_code(c);
 	rep->system_failure = r->system_failure;
-	if (!r->failed && r->spawned && r->exit_status == 0 &&
-	    r->term_signal == 0) {
+	if (!r->failed && c->spawned && c->exit_status == 0 &&
+	    c->term_signal == 0) {
 		rep->state = TROUPE__ITEM_STATE__ITEM_SUCCEEDED;
 		rep->output.data = r->outbuf;
 		rep->output.len = r->out_len;
@@ -133,32 +100,27 @@ runner_build_report(runner *r)
 			report_errorf(rep, "failed (out of memory)");
 		return;
 	}
-	if (!r->spawned) {
+	if (!c->spawned) {
 		report_system_failure(rep, "could not start the command");
 		return;
 	}
-	/* Unroll the ring: the oldest byte is at tail_pos when it is full. */
-	start = n < sizeof(r->tail) ? 0 : r->tail_pos;
-	for (size_t i = 0; i < n; i++)
-		text[i] = r->tail[(start + i) % sizeof(r->tail)];
-	if (n > 0) {
+	if ((n = child_tail(c, text, sizeof(text))) > 0) {
 		report_set_error(rep, text, n);
-	} else if (r->term_signal != 0) {
-		report_errorf(rep, "killed by signal %d (%s)", r->term_signal,
-		              strsignal(r->term_signal));
+	} else if (c->term_signal != 0) {
+		report_errorf(rep, "killed by signal %d (%s)", c->term_signal,
+		              strsignal(c->term_signal));
 	} else {
-		report_errorf(rep, "exited with status %d", r->exit_status);
+		report_errorf(rep, "exited with status %d", c->exit_status);
 	}
 }
 
+/* Every handle is closed: report, then free. */
 static void
-runner_closed(uv_handle_t *h)
+runner_closed(void *owner)
 {
-	runner             *r = h->data;
+	runner             *r = owner;
 	Troupe__ItemReport *rep;
 
-	if (--r->handles > 0 || !r->finishing)
-		return;
 	runner_build_report(r);
 	rep = r->rep;
 	r->rep = NULL;
@@ -170,99 +132,29 @@ runner_closed(uv_handle_t *h)
 }
 
 static void
-runner_close(runner *r, uv_handle_t *h)
-{
-	if (!uv_is_closing(h))
-		uv_close(h, runner_closed);
-}
-
-/* Closes everything; the last close callback reports.  Called once. */
-static void
-runner_finish(runner *r)
-{
-	if (r->finishing)
-		return;
-	r->finishing = true;
-	if (r->proc_init)
-		runner_close(r, (uv_handle_t *)&r->proc);
-	runner_close(r, (uv_handle_t *)&r->in);
-	runner_close(r, (uv_handle_t *)&r->out);
-	runner_close(r, (uv_handle_t *)&r->err);
-	runner_close(r, (uv_handle_t *)&r->timer);
-}
-
-static void
-runner_maybe_finish(runner *r)
-{
-	if (r->exited && r->out_done && r->err_done)
-		runner_finish(r);
-}
-
-static void
 runner_timer_cb(uv_timer_t *t)
 {
-	runner *r = t->data;
+	runner *r = child_owner(t);
 	char    why[64];
 
-	if (!r->exited) {
-		snprintf(why, sizeof(why), "timed out after %" PRIu32 " ms",
-		         r->timeout_ms);
-		runner_kill(r, why, false);
-		return;
-	}
-	/* The grace after exit is over: something outside the process group
-	 * holds the pipes; stop waiting for them. */
-	r->out_done = r->err_done = true;
-	runner_finish(r);
-}
-
-static void
-runner_exit_cb(uv_process_t *p, int64_t status, int term_signal)
-{
-	runner *r = p->data;
-
-	/* Whatever the command left behind in its group dies with it. */
-	runner_killpg(r);
-	r->exited = true;
-	r->exit_status = (int)status;
-	r->term_signal = term_signal;
-	uv_timer_stop(&r->timer);
-	uv_timer_start(&r->timer, runner_timer_cb, r->grace_ms, 0);
-	runner_maybe_finish(r);
+	snprintf(why, sizeof(why), "timed out after %" PRIu32 " ms",
+	         r->timeout_ms);
+	runner_kill(r, why, false);
 }
 
 static void
 runner_out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-	runner *r = h->data;
-	size_t  want = RUNNER_READ_CHUNK;
+	runner *r = child_owner(h);
 
-	/* Read straight into the output buffer; one byte past the cap is
-	 * enough to tell the output is too big. */
-	if (r->out_len + want > r->max_output + 1)
-		want = r->max_output + 1 - r->out_len;
-	if (r->out_cap - r->out_len < want) {
-		size_t   cap = r->out_cap > 0 ? r->out_cap : RUNNER_READ_CHUNK;
-		uint8_t *nb;
-
-		while (cap - r->out_len < want)
-			cap *= 2;
-		if (cap > r->max_output + 1)
-			cap = r->max_output + 1;
-		if ((nb = realloc(r->outbuf, cap)) == NULL) {
-			*buf = uv_buf_init(NULL, 0); /* libuv reports ENOBUFS */
-			return;
-		}
-		r->outbuf = nb;
-		r->out_cap = cap;
-	}
-	*buf = uv_buf_init((char *)r->outbuf + r->out_len, (unsigned)want);
+	/* Read straight into the output buffer. */
+	child_out_room(&r->outbuf, &r->out_cap, r->out_len, r->max_output, buf);
 }
 
 static void
 runner_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-	runner *r = s->data;
+	runner *r = child_owner(s);
 	char    why[96];
 
 	if (n == 0)
@@ -271,11 +163,9 @@ runner_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		if (n == UV_ENOBUFS) {
 			runner_set_reason(r, "out of memory for the output",
 			                  true);
-			runner_killpg(r);
+			child_killpg(&r->c, SIGKILL);
 		}
-		uv_read_stop(s);
-		r->out_done = true;
-		runner_maybe_finish(r);
+		child_out_end(&r->c);
 		return;
 	}
 	r->out_len += (size_t)n;
@@ -285,39 +175,9 @@ runner_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		         r->max_output);
 		/* The output is lost even if the process already exited. */
 		runner_set_reason(r, why, false);
-		runner_killpg(r);
-		uv_read_stop(s);
-		r->out_done = true;
-		runner_maybe_finish(r);
+		child_killpg(&r->c, SIGKILL);
+		child_out_end(&r->c);
 	}
-}
-
-static void
-runner_err_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	runner *r = h->data;
-
-	*buf = uv_buf_init(r->scratch, sizeof(r->scratch));
-}
-
-static void
-runner_err_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-	runner *r = s->data;
-
-	if (n < 0) {
-		uv_read_stop(s);
-		r->err_done = true;
-		runner_maybe_finish(r);
-		return;
-	}
-	for (ssize_t i = 0; i < n; i++) {
-		r->tail[r->tail_pos] = buf->base[i];
-		r->tail_pos = (r->tail_pos + 1) % sizeof(r->tail);
-	}
-	r->tail_len += (size_t)n;
-	if (r->tail_len > sizeof(r->tail))
-		r->tail_len = sizeof(r->tail);
 }
 
 static void
@@ -327,7 +187,7 @@ runner_write_cb(uv_write_t *w, int status)
 
 	/* EPIPE (the command did not read it all) is not our failure: its
 	 * exit status says how the command fared. */
-	runner_close(r, (uv_handle_t *)&r->in);
+	child_close_in(&r->c);
 }
 
 /* Builds the child's environment: ours, then the task's, then TROUPE_*,
@@ -355,16 +215,14 @@ runner_env(const Troupe__TaskSpec *task, const Troupe__ItemReport *rep,
 /* Spawns the command; on failure records why (the attempt then fails
  * without a process).  Returns only TROUPE_ENOMEM as an error. */
 static int
-runner_spawn(runner *r, uv_loop_t *loop, const Troupe__TaskSpec *task)
+runner_spawn(runner *r, const Troupe__TaskSpec *task)
 {
-	uv_process_options_t opts;
-	uv_stdio_container_t stdio[3];
-	char                *cmd = NULL;
-	char               **env = NULL;
-	char                *own[3] = {NULL, NULL, NULL};
-	launch_args          args = {0};
-	char                 why[256];
-	int                  rv;
+	char       *cmd = NULL;
+	char      **env = NULL;
+	char       *own[3] = {NULL, NULL, NULL};
+	launch_args args = {0};
+	char        why[256];
+	int         rv;
 
 	rv = quote_command(task->command, r->input, r->input_len, &cmd);
 	if (rv == TROUPE_EINVAL) {
@@ -380,27 +238,9 @@ runner_spawn(runner *r, uv_loop_t *loop, const Troupe__TaskSpec *task)
 		goto fail;
 	if ((rv = launch_args_make(&args, r->shim, cmd, 0)) != 0)
 		goto fail;
-	memset(&opts, 0, sizeof(opts));
-	opts.file = args.argv[0];
-	opts.args = args.argv;
-	opts.env = env;
-	opts.exit_cb = runner_exit_cb;
-	opts.flags = UV_PROCESS_DETACHED;
-	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-	stdio[0].data.stream = (uv_stream_t *)&r->in;
-	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[1].data.stream = (uv_stream_t *)&r->out;
-	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[2].data.stream = (uv_stream_t *)&r->err;
-	opts.stdio = stdio;
-	opts.stdio_count = 3;
 	r->rep->started_ms = troupe_now_ms();
-	rv = uv_spawn(loop, &r->proc, &opts);
-	/* uv_spawn initialises the handle even when it fails. */
-	r->proc.data = r;
-	r->proc_init = true;
-	r->handles++;
-	if (rv == UV_E2BIG) {
+	child_spawn(&r->c, args.argv, env);
+	if (r->c.spawn_err == UV_E2BIG) {
 		/* Retrying elsewhere would fail the same way. */
 		snprintf(
 		    why, sizeof(why),
@@ -408,13 +248,10 @@ runner_spawn(runner *r, uv_loop_t *loop, const Troupe__TaskSpec *task)
 		    "in place of {}); read big items from stdin",
 		    strlen(cmd));
 		runner_set_reason(r, why, false);
-	} else if (rv != 0) {
+	} else if (r->c.spawn_err != 0) {
 		snprintf(why, sizeof(why), "cannot start /bin/sh: %s",
-		         uv_strerror(rv));
+		         uv_strerror(r->c.spawn_err));
 		runner_set_reason(r, why, true);
-	} else {
-		r->spawned = true;
-		r->pid = r->proc.pid;
 	}
 	rv = 0;
 fail:
@@ -432,21 +269,13 @@ static void
 runner_io(runner *r)
 {
 	uv_buf_t buf = uv_buf_init((char *)r->input, (unsigned)r->input_len);
-	int      rv;
 
-	rv = uv_read_start((uv_stream_t *)&r->out, runner_out_alloc,
-	                   runner_out_read);
-	if (rv != 0)
-		r->out_done = true;
-	rv = uv_read_start((uv_stream_t *)&r->err, runner_err_alloc,
-	                   runner_err_read);
-	if (rv != 0)
-		r->err_done = true;
-	if (r->input_len == 0 || uv_write(&r->wreq, (uv_stream_t *)&r->in, &buf,
-	                                  1, runner_write_cb) != 0)
-		runner_close(r, (uv_handle_t *)&r->in);
+	child_read_start(&r->c, runner_out_alloc, runner_out_read);
+	if (r->input_len == 0 || uv_write(&r->wreq, (uv_stream_t *)&r->c.in,
+	                                  &buf, 1, runner_write_cb) != 0)
+		child_close_in(&r->c);
 	if (r->timeout_ms > 0)
-		uv_timer_start(&r->timer, runner_timer_cb, r->timeout_ms, 0);
+		uv_timer_start(&r->c.timer, runner_timer_cb, r->timeout_ms, 0);
 }
 
 int
@@ -455,8 +284,9 @@ runner_start(uv_loop_t *loop, const runner_opts *opts,
              const Troupe__WorkItem *item, runner_done_fn done, void *arg,
              runner **out)
 {
-	runner *r = NULL;
-	int     rv;
+	runner  *r = NULL;
+	unsigned grace_ms;
+	int      rv;
 
 	if (out != NULL)
 		*out = NULL;
@@ -468,9 +298,8 @@ runner_start(uv_loop_t *loop, const runner_opts *opts,
 	r->max_output = opts != NULL && opts->max_output > 0
 	                    ? opts->max_output
 	                    : RUNNER_MAX_OUTPUT;
-	r->grace_ms = opts != NULL && opts->exit_grace_ms > 0
-	                  ? opts->exit_grace_ms
-	                  : 1000;
+	grace_ms = opts != NULL && opts->exit_grace_ms > 0 ? opts->exit_grace_ms
+	                                                   : 1000;
 	r->shim = opts != NULL ? opts->shim : NULL;
 	r->input_len = item->input.len;
 	if ((r->input = malloc(r->input_len > 0 ? r->input_len : 1)) == NULL ||
@@ -482,22 +311,17 @@ runner_start(uv_loop_t *loop, const runner_opts *opts,
 	if (r->input_len > 0)
 		memcpy(r->input, item->input.data, r->input_len);
 	/* Past this point every failure goes through done. */
-	uv_pipe_init(loop, &r->in, 0);
-	uv_pipe_init(loop, &r->out, 0);
-	uv_pipe_init(loop, &r->err, 0);
-	uv_timer_init(loop, &r->timer);
-	r->in.data = r->out.data = r->err.data = r->timer.data = r;
+	child_init(&r->c, loop, r, grace_ms, NULL, runner_closed);
 	r->wreq.data = r;
-	r->handles = 4;
-	if ((rv = runner_spawn(r, loop, task)) != 0)
+	if ((rv = runner_spawn(r, task)) != 0)
 		runner_set_reason(r, "out of memory starting the command",
 		                  true);
 	if (out != NULL)
 		*out = r;
-	if (r->spawned)
+	if (r->c.spawned)
 		runner_io(r);
 	else
-		runner_finish(r);
+		child_finish(&r->c);
 	return 0;
 fail:
 	if (r != NULL) {

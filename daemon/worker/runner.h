@@ -24,12 +24,13 @@
 #include <uv.h>
 
 #include "api.pb-c.h"
+#include "child.h"
 #include "link.pb-c.h"
 
 /* Default cap on an item's stdout: it must fit in one Report under the
  * receive limit (TROUPE_MAX_MSG) with room for the envelope. */
 #define RUNNER_MAX_OUTPUT  ((size_t)63 << 20)
-#define RUNNER_STDERR_TAIL 4096
+#define RUNNER_STDERR_TAIL CHILD_STDERR_TAIL
 
 typedef struct runner runner;
 
