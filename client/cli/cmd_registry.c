@@ -172,81 +172,19 @@ reg_task_list(troupe_client *c, int json)
 	return code;
 }
 
-int
-cli_cmd_task(int argc, char **argv, int first)
+/* Prints a GetTaskReply. */
+static int
+reg_task_show(const ProtobufCMessage *m, int json)
 {
-	const char    *sub = first < argc ? argv[first] : NULL;
-	cli_def_opts   o;
-	troupe_client *c = NULL;
-	char           err[256];
-	int            code, rv;
+	const Troupe__GetTaskReply *rep = (const Troupe__GetTaskReply *)m;
 
-	memset(&o, 0, sizeof(o));
-	if (sub == NULL || strcmp(sub, "--help") == 0 ||
-	    strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		fputs(reg_task_help, sub == NULL ? stderr : stdout);
-		return sub == NULL ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-	}
-	if (strcmp(sub, "register") == 0) {
-		rv = cli_parse_task_register(argc, argv, first + 1, &o, err,
-		                             sizeof(err));
-	} else if (strcmp(sub, "list") == 0) {
-		cli_plain_opts p;
-
-		rv = cli_parse_plain(argc, argv, first + 1, &p, err,
-		                     sizeof(err));
-		o.g = p.g;
-		o.help = p.help;
-		o.json = p.json;
-	} else if (strcmp(sub, "get") == 0 || strcmp(sub, "delete") == 0) {
-		rv =
-		    cli_parse_name(argc, argv, first + 1, &o, err, sizeof(err));
-	} else {
-		snprintf(err, sizeof(err), "unknown command 'task %s'", sub);
-		return cli_usage("task", err);
-	}
-	if ((code = reg_parsed(rv, o.help, "task", reg_task_help, err)) >= 0)
-		goto fail;
-	if ((code = cli_connect(&o.g, &c)) != 0)
-		goto fail;
-	if (strcmp(sub, "register") == 0) {
-		code = reg_task_register(c, &o);
-	} else if (strcmp(sub, "list") == 0) {
-		code = reg_task_list(c, o.json);
-	} else if (strcmp(sub, "get") == 0) {
-		Troupe__GetTaskRequest req = TROUPE__GET_TASK_REQUEST__INIT;
-		Troupe__GetTaskReply  *rep = NULL;
-
-		req.name = (char *)o.name;
-		if (TROUPE_CALL(c, GetTask, &req, get_task, &rep) != 0) {
-			code = cli_call_err(c);
-			goto fail;
-		}
-		if (rep->task == NULL)
-			code = cli_err("malformed GetTask reply");
-		else if (o.json)
-			cli_json_println(stdout,
-			                 cli_json_message(&rep->task->base));
-		else
-			reg_print_task(rep->task, stdout);
-		troupe__get_task_reply__free_unpacked(rep, NULL);
-	} else {
-		Troupe__DeleteTaskRequest req =
-		    TROUPE__DELETE_TASK_REQUEST__INIT;
-		Troupe__DeleteTaskReply *rep = NULL;
-
-		req.name = (char *)o.name;
-		if (TROUPE_CALL(c, DeleteTask, &req, delete_task, &rep) != 0) {
-			code = cli_call_err(c);
-			goto fail;
-		}
-		troupe__delete_task_reply__free_unpacked(rep, NULL);
-		printf("task %s deleted\n", o.name);
-	}
-fail:
-	troupe_client_close(c);
-	cli_def_opts_free(&o);
-	return code;
+	if (rep->task == NULL)
+		return cli_err("malformed GetTask reply");
+	if (json)
+		cli_json_println(stdout, cli_json_message(&rep->task->base));
+	else
+		reg_print_task(rep->task, stdout);
+	return CLI_EXIT_OK;
 }
 
 /* Counts the replicas of a in each state. */
@@ -370,28 +308,22 @@ reg_actor_list(troupe_client *c, int json)
 	return code;
 }
 
+/* Prints a GetActorReply: the environment, then its replicas. */
 static int
-reg_actor_get(troupe_client *c, const cli_def_opts *o)
+reg_actor_show(const ProtobufCMessage *m, int json)
 {
-	Troupe__GetActorRequest req = TROUPE__GET_ACTOR_REQUEST__INIT;
-	Troupe__GetActorReply  *rep = NULL;
-	int                     code;
+	Troupe__GetActorReply *rep = (Troupe__GetActorReply *)m;
+	int                    code;
 
-	req.name = (char *)o->name;
-	if (TROUPE_CALL(c, GetActor, &req, get_actor, &rep) != 0)
-		return cli_call_err(c);
-	if (rep->actor == NULL || o->json) {
-		code = rep->actor == NULL ? cli_err("malformed GetActor reply")
-		                          : reg_print_actors(&rep->actor, 1, 1);
-		troupe__get_actor_reply__free_unpacked(rep, NULL);
-		return code;
-	}
+	if (rep->actor == NULL)
+		return cli_err("malformed GetActor reply");
+	if (json)
+		return reg_print_actors(&rep->actor, 1, 1);
 	code = reg_print_actors(&rep->actor, 1, 0);
 	if (code == CLI_EXIT_OK && rep->actor->n_replicas > 0) {
 		putchar('\n');
 		code = reg_print_replicas(rep->actor, NULL);
 	}
-	troupe__get_actor_reply__free_unpacked(rep, NULL);
 	return code;
 }
 
@@ -424,24 +356,96 @@ reg_actor_create(troupe_client *c, const cli_def_opts *o)
 	return CLI_EXIT_OK;
 }
 
-int
-cli_cmd_actor(int argc, char **argv, int first)
+/* What `troupe task` and `troupe actor` do differently; the rest (help,
+ * parsing, connecting, get and delete) is reg_main's. */
+typedef struct reg_kind {
+	const char *word;   /* the command word, and what messages call one */
+	const char *help;   /* its --help */
+	const char *create; /* the subcommand that registers one */
+	int (*parse_create)(int argc, char **argv, int first, cli_def_opts *o,
+	                    char *err, size_t errlen);
+	int (*create_fn)(troupe_client *c, const cli_def_opts *o);
+	int (*list_fn)(troupe_client *c, int json);
+	const char *get, *del; /* its Get and Delete methods */
+	int (*show_fn)(const ProtobufCMessage *rep, int json); /* Get's */
+} reg_kind;
+
+static const reg_kind reg_task = {
+    .word = "task",
+    .help = reg_task_help,
+    .create = "register",
+    .parse_create = cli_parse_task_register,
+    .create_fn = reg_task_register,
+    .list_fn = reg_task_list,
+    .get = "GetTask",
+    .del = "DeleteTask",
+    .show_fn = reg_task_show,
+};
+
+static const reg_kind reg_actor = {
+    .word = "actor",
+    .help = reg_actor_help,
+    .create = "create",
+    .parse_create = cli_parse_actor_create,
+    .create_fn = reg_actor_create,
+    .list_fn = reg_actor_list,
+    .get = "GetActor",
+    .del = "DeleteActor",
+    .show_fn = reg_actor_show,
+};
+
+/* Calls method (GetTask, DeleteActor, ...), whose request is one field,
+ * name (api.proto), with name.  The message types come from the service's
+ * descriptor.  Returns 0 with *rep the reply (the caller frees it with
+ * protobuf_c_message_free_unpacked), or prints why and returns
+ * CLI_EXIT_FAIL. */
+static int
+reg_call_named(troupe_client *c, const char *method, const char *name,
+               ProtobufCMessage **rep)
 {
-	const char    *sub = first < argc ? argv[first] : NULL;
-	cli_def_opts   o;
-	troupe_client *c = NULL;
-	char           err[256];
-	int            code, rv;
+	const ProtobufCMethodDescriptor *m;
+	const ProtobufCFieldDescriptor  *f = NULL;
+	ProtobufCMessage                *req = NULL;
+	int                              code = CLI_EXIT_OK;
+
+	*rep = NULL;
+	m = protobuf_c_service_descriptor_get_method_by_name(
+	    &troupe__troupe__descriptor, method);
+	if (m != NULL)
+		f = protobuf_c_message_descriptor_get_field_by_name(m->input,
+		                                                    "name");
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING)
+		return cli_err("%s takes no name", method);
+	if ((req = calloc(1, m->input->sizeof_message)) == NULL)
+		return cli_err("out of memory");
+	protobuf_c_message_init(m->input, req);
+	*(const char **)((char *)req + f->offset) = name;
+	if (troupe_call(c, method, req, m->output, rep) != 0)
+		code = cli_call_err(c);
+	free(req);
+	return code;
+}
+
+/* Runs the subcommand argv[first] of k. */
+static int
+reg_main(const reg_kind *k, int argc, char **argv, int first)
+{
+	const char       *sub = first < argc ? argv[first] : NULL;
+	cli_def_opts      o;
+	troupe_client    *c = NULL;
+	ProtobufCMessage *rep = NULL;
+	char              err[256];
+	int               code, rv;
 
 	memset(&o, 0, sizeof(o));
 	if (sub == NULL || strcmp(sub, "--help") == 0 ||
 	    strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		fputs(reg_actor_help, sub == NULL ? stderr : stdout);
+		fputs(k->help, sub == NULL ? stderr : stdout);
 		return sub == NULL ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 	}
-	if (strcmp(sub, "create") == 0) {
-		rv = cli_parse_actor_create(argc, argv, first + 1, &o, err,
-		                            sizeof(err));
+	if (strcmp(sub, k->create) == 0) {
+		rv = k->parse_create(argc, argv, first + 1, &o, err,
+		                     sizeof(err));
 	} else if (strcmp(sub, "list") == 0) {
 		cli_plain_opts p;
 
@@ -454,37 +458,45 @@ cli_cmd_actor(int argc, char **argv, int first)
 		rv =
 		    cli_parse_name(argc, argv, first + 1, &o, err, sizeof(err));
 	} else {
-		snprintf(err, sizeof(err), "unknown command 'actor %s'", sub);
-		return cli_usage("actor", err);
+		snprintf(err, sizeof(err), "unknown command '%s %s'", k->word,
+		         sub);
+		return cli_usage(k->word, err);
 	}
-	if ((code = reg_parsed(rv, o.help, "actor", reg_actor_help, err)) >= 0)
+	if ((code = reg_parsed(rv, o.help, k->word, k->help, err)) >= 0)
 		goto fail;
 	if ((code = cli_connect(&o.g, &c)) != 0)
 		goto fail;
-	if (strcmp(sub, "create") == 0) {
-		code = reg_actor_create(c, &o);
+	if (strcmp(sub, k->create) == 0) {
+		code = k->create_fn(c, &o);
 	} else if (strcmp(sub, "list") == 0) {
-		code = reg_actor_list(c, o.json);
+		code = k->list_fn(c, o.json);
 	} else if (strcmp(sub, "get") == 0) {
-		code = reg_actor_get(c, &o);
+		code = reg_call_named(c, k->get, o.name, &rep);
+		if (code == CLI_EXIT_OK)
+			code = k->show_fn(rep, o.json);
 	} else {
-		Troupe__DeleteActorRequest req =
-		    TROUPE__DELETE_ACTOR_REQUEST__INIT;
-		Troupe__DeleteActorReply *rep = NULL;
-
-		req.name = (char *)o.name;
-		if (TROUPE_CALL(c, DeleteActor, &req, delete_actor, &rep) !=
-		    0) {
-			code = cli_call_err(c);
-			goto fail;
-		}
-		troupe__delete_actor_reply__free_unpacked(rep, NULL);
-		printf("actor %s deleted\n", o.name);
+		code = reg_call_named(c, k->del, o.name, &rep);
+		if (code == CLI_EXIT_OK)
+			printf("%s %s deleted\n", k->word, o.name);
 	}
 fail:
+	if (rep != NULL)
+		protobuf_c_message_free_unpacked(rep, NULL);
 	troupe_client_close(c);
 	cli_def_opts_free(&o);
 	return code;
+}
+
+int
+cli_cmd_task(int argc, char **argv, int first)
+{
+	return reg_main(&reg_task, argc, argv, first);
+}
+
+int
+cli_cmd_actor(int argc, char **argv, int first)
+{
+	return reg_main(&reg_actor, argc, argv, first);
 }
 
 /* Parses a `CMD [--json]` command and connects.  Returns -1 to go on. */

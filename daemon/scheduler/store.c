@@ -770,6 +770,38 @@ store_named_delete(store *s, const store_named *k, const char *name)
 	return 0;
 }
 
+static int
+store_named_get(store *s, const store_named *k, const char *name,
+                ProtobufCMessage **out)
+{
+	return store_get_one(s, s->st[k->get], name, k->desc, k->what, out);
+}
+
+/* The caller's callback of store_list_tasks or store_list_actors: the one
+ * that is set. */
+typedef struct store_named_ctx {
+	store_task_cb  task;
+	store_actor_cb actor;
+	void          *arg;
+} store_named_ctx;
+
+static int
+store_named_row(void *ctx, int64_t seq, ProtobufCMessage *m)
+{
+	store_named_ctx *c = ctx;
+
+	if (c->task != NULL)
+		return c->task(c->arg, (Troupe__TaskSpec *)m);
+	return c->actor(c->arg, (Troupe__ActorEnv *)m);
+}
+
+static int
+store_named_list(store *s, const store_named *k, store_named_ctx *ctx)
+{
+	return store_each(s, s->st[k->list], k->desc, k->what, store_named_row,
+	                  ctx);
+}
+
 int
 store_put_task(store *s, const Troupe__TaskSpec *t, int replace)
 {
@@ -780,35 +812,19 @@ int
 store_get_task(store *s, const char *name, Troupe__TaskSpec **out)
 {
 	ProtobufCMessage *m = NULL;
-	int               rv;
+	int               rv = store_named_get(s, &store_tasks, name, &m);
 
-	rv = store_get_one(s, s->st[STORE_TASK_GET], name, store_tasks.desc,
-	                   store_tasks.what, &m);
 	if (rv == 0)
 		*out = (Troupe__TaskSpec *)m;
 	return rv;
 }
 
-typedef struct store_task_ctx {
-	store_task_cb cb;
-	void         *arg;
-} store_task_ctx;
-
-static int
-store_task_row(void *ctx, int64_t seq, ProtobufCMessage *m)
-{
-	store_task_ctx *c = ctx;
-
-	return c->cb(c->arg, (Troupe__TaskSpec *)m);
-}
-
 int
 store_list_tasks(store *s, store_task_cb cb, void *arg)
 {
-	store_task_ctx ctx = {cb, arg};
+	store_named_ctx ctx = {cb, NULL, arg};
 
-	return store_each(s, s->st[STORE_TASK_LIST], store_tasks.desc,
-	                  store_tasks.what, store_task_row, &ctx);
+	return store_named_list(s, &store_tasks, &ctx);
 }
 
 int
@@ -827,35 +843,19 @@ int
 store_get_actor(store *s, const char *name, Troupe__ActorEnv **out)
 {
 	ProtobufCMessage *m = NULL;
-	int               rv;
+	int               rv = store_named_get(s, &store_actors, name, &m);
 
-	rv = store_get_one(s, s->st[STORE_ACTOR_GET], name, store_actors.desc,
-	                   store_actors.what, &m);
 	if (rv == 0)
 		*out = (Troupe__ActorEnv *)m;
 	return rv;
 }
 
-typedef struct store_actor_ctx {
-	store_actor_cb cb;
-	void          *arg;
-} store_actor_ctx;
-
-static int
-store_actor_row(void *ctx, int64_t seq, ProtobufCMessage *m)
-{
-	store_actor_ctx *c = ctx;
-
-	return c->cb(c->arg, (Troupe__ActorEnv *)m);
-}
-
 int
 store_list_actors(store *s, store_actor_cb cb, void *arg)
 {
-	store_actor_ctx ctx = {cb, arg};
+	store_named_ctx ctx = {NULL, cb, arg};
 
-	return store_each(s, s->st[STORE_ACTOR_LIST], store_actors.desc,
-	                  store_actors.what, store_actor_row, &ctx);
+	return store_named_list(s, &store_actors, &ctx);
 }
 
 int
