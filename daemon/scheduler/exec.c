@@ -129,6 +129,7 @@ exec_chunk_free(chunk *c)
 	}
 	free(c->inputs);
 	free(c->items);
+	free(c->touched);
 	free(c);
 }
 
@@ -212,6 +213,32 @@ exec_chunk_of(exec *e, uint64_t index)
 	return e->chunks[index / STORE_CHUNK_ITEMS];
 }
 
+/* Notes that item i of c changed, for the next flush's delta.  Without
+ * memory for the list, the chunk is rewritten whole instead. */
+static void
+exec_touch(chunk *c, uint32_t i)
+{
+	c->results_dirty = true;
+	if (c->items[i].touched)
+		return;
+	c->items[i].touched = 1;
+	if (c->n_touched == c->cap_touched) {
+		uint32_t  cap = c->cap_touched ? c->cap_touched * 2 : 64;
+		uint16_t *t;
+
+		if (cap > STORE_CHUNK_ITEMS)
+			cap = STORE_CHUNK_ITEMS;
+		if ((t = realloc(c->touched, cap * sizeof(*t))) == NULL) {
+			c->n_touched = STORE_CHUNK_ITEMS; /* whole */
+			return;
+		}
+		c->touched = t;
+		c->cap_touched = cap;
+	}
+	if (c->n_touched < c->cap_touched)
+		c->touched[c->n_touched++] = (uint16_t)i;
+}
+
 void
 exec_set_state(exec *e, uint64_t index, Troupe__ItemState to)
 {
@@ -224,7 +251,7 @@ exec_set_state(exec *e, uint64_t index, Troupe__ItemState to)
 	(*counts[it->state])--;
 	(*counts[to])++;
 	it->state = (uint8_t)to;
-	exec_chunk_of(e, index)->results_dirty = true;
+	exec_touch(exec_chunk_of(e, index), index % STORE_CHUNK_ITEMS);
 	e->dirty = true;
 }
 
@@ -412,6 +439,70 @@ exec_item_view(exec *e, uint64_t index, Troupe__ItemResult *out)
 	exec_item_fill(exec_item(e, index), index, out);
 }
 
+/* A chunk is rewritten whole once this many deltas pile up, which bounds
+ * what a restart reads; and when a quarter of it changed, or it settled
+ * (nothing pending or running: it will not change again, and a finished
+ * execution's chunks then hold no deltas). */
+#define EXEC_MAX_DELTAS 32
+
+static bool
+exec_chunk_settled(const chunk *c)
+{
+	for (uint32_t i = 0; i < c->n; i++)
+		if (c->items[i].state == TROUPE__ITEM_STATE__ITEM_PENDING ||
+		    c->items[i].state == TROUPE__ITEM_STATE__ITEM_RUNNING)
+			return false;
+	return true;
+}
+
+/* Writes chunk k's changed results: one delta row, or the whole chunk
+ * (dropping its deltas).  c->wrote_all says which, for exec_clean. */
+static int
+exec_write_results(store *st, exec *e, uint32_t k, chunk *c)
+{
+	Troupe__ChunkResults res = TROUPE__CHUNK_RESULTS__INIT;
+	Troupe__ItemResult  *rs = NULL;
+	Troupe__ItemResult **ps = NULL;
+	uint8_t             *uf = NULL, *sf = NULL;
+	uint32_t             n;
+	int                  rv = TROUPE_ENOMEM;
+
+	c->wrote_all = c->n_deltas >= EXEC_MAX_DELTAS ||
+	               (uint64_t)c->n_touched * 4 >= c->n ||
+	               exec_chunk_settled(c);
+	n = c->wrote_all ? c->n : c->n_touched;
+	if ((rs = calloc(n + 1, sizeof(*rs))) == NULL ||
+	    (ps = calloc(n + 1, sizeof(*ps))) == NULL ||
+	    (uf = malloc(n + 1)) == NULL || (sf = malloc(n + 1)) == NULL)
+		goto done;
+	for (uint32_t j = 0; j < n; j++) {
+		uint32_t i = c->wrote_all ? j : c->touched[j];
+
+		uf[j] = c->items[i].user_fails;
+		sf[j] = c->items[i].sys_fails;
+		exec_item_fill(&c->items[i],
+		               (uint64_t)k * STORE_CHUNK_ITEMS + i, &rs[j]);
+		ps[j] = &rs[j];
+	}
+	res.n_items = n;
+	res.items = ps;
+	res.user_fails.data = uf;
+	res.user_fails.len = n;
+	res.sys_fails.data = sf;
+	res.sys_fails.len = n;
+	if (!c->wrote_all)
+		rv = store_put_delta(st, e->id, k, c->n_deltas, &res);
+	else if ((rv = store_put_results(st, e->id, k, &res)) == 0 &&
+	         c->n_deltas > 0)
+		rv = store_drop_deltas(st, e->id, k);
+done:
+	free(rs);
+	free(ps);
+	free(uf);
+	free(sf);
+	return rv;
+}
+
 int
 exec_write(store *st, exec *e)
 {
@@ -436,43 +527,9 @@ exec_write(store *st, exec *e)
 			if ((rv = store_put_inputs(st, e->id, k, &in)) != 0)
 				return rv;
 		}
-		if (c->results_dirty) {
-			Troupe__ChunkResults res = TROUPE__CHUNK_RESULTS__INIT;
-			Troupe__ItemResult  *rs = calloc(c->n, sizeof(*rs));
-			Troupe__ItemResult **ps = calloc(c->n, sizeof(*ps));
-			uint8_t *uf = malloc(c->n), *sf = malloc(c->n);
-
-			if (rs == NULL || ps == NULL || uf == NULL ||
-			    sf == NULL) {
-				free(rs);
-				free(ps);
-				free(uf);
-				free(sf);
-				return TROUPE_ENOMEM;
-			}
-			for (uint32_t i = 0; i < c->n; i++) {
-				uf[i] = c->items[i].user_fails;
-				sf[i] = c->items[i].sys_fails;
-				exec_item_fill(&c->items[i],
-				               (uint64_t)k * STORE_CHUNK_ITEMS +
-				                   i,
-				               &rs[i]);
-				ps[i] = &rs[i];
-			}
-			res.n_items = c->n;
-			res.items = ps;
-			res.user_fails.data = uf;
-			res.user_fails.len = c->n;
-			res.sys_fails.data = sf;
-			res.sys_fails.len = c->n;
-			rv = store_put_results(st, e->id, k, &res);
-			free(rs);
-			free(ps);
-			free(uf);
-			free(sf);
-			if (rv != 0)
-				return rv;
-		}
+		if (c->results_dirty &&
+		    (rv = exec_write_results(st, e, k, c)) != 0)
+			return rv;
 	}
 	return 0;
 }
@@ -481,15 +538,104 @@ void
 exec_clean(exec *e)
 {
 	e->dirty = false;
-	for (uint32_t k = 0; k < e->n_chunks; k++)
-		e->chunks[k]->inputs_dirty = e->chunks[k]->results_dirty =
-		    false;
+	for (uint32_t k = 0; k < e->n_chunks; k++) {
+		chunk *c = e->chunks[k];
+
+		if (c->results_dirty)
+			c->n_deltas = c->wrote_all ? 0 : c->n_deltas + 1;
+		for (uint32_t j = 0; j < c->n_touched && j < c->cap_touched;
+		     j++)
+			c->items[c->touched[j]].touched = 0;
+		if (c->n_touched > c->cap_touched) /* the list overflowed */
+			for (uint32_t i = 0; i < c->n; i++)
+				c->items[i].touched = 0;
+		c->n_touched = 0;
+		c->inputs_dirty = c->results_dirty = false;
+	}
 }
 
 static char *
 exec_strdup_nonempty(const char *s)
 {
 	return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
+}
+
+/* One chunk being read back: its row, then its deltas, into its items;
+ * each item's state is kept aside and applied once all are read. */
+typedef struct exec_loading {
+	exec    *e;
+	chunk   *c;
+	uint32_t k;
+	uint32_t n_deltas;
+	uint8_t  states[STORE_CHUNK_ITEMS];
+} exec_loading;
+
+/* Applies one stored result to its item (replacing what it held). */
+static int
+exec_load_item(exec_loading *ld, uint32_t i, const Troupe__ItemResult *r,
+               uint8_t user_fails, uint8_t sys_fails)
+{
+	item *it = &ld->c->items[i];
+
+	free(it->error);
+	free(it->worker_name);
+	free(it->output);
+	it->output = NULL;
+	it->output_len = 0;
+	it->attempts = r->attempts;
+	it->user_fails = user_fails;
+	it->sys_fails = sys_fails;
+	it->exit_code = r->exit_code;
+	it->started_ms = r->started_ms;
+	it->finished_ms = r->finished_ms;
+	it->error = exec_strdup_nonempty(r->error);
+	it->worker_name = exec_strdup_nonempty(r->worker);
+	if (r->output.len > 0) {
+		if ((it->output = malloc(r->output.len)) == NULL)
+			return TROUPE_ENOMEM;
+		memcpy(it->output, r->output.data, r->output.len);
+		it->output_len = r->output.len;
+	}
+	ld->states[i] = (uint8_t)r->state;
+	return 0;
+}
+
+/* Applies a chunk's row (items by position) or a delta (by index). */
+static int
+exec_load_results(exec_loading *ld, const Troupe__ChunkResults *res, bool delta)
+{
+	for (size_t j = 0; j < res->n_items; j++) {
+		const Troupe__ItemResult *r = res->items[j];
+		uint64_t                  i = j;
+		int                       rv;
+
+		if (delta) {
+			if (r->index / STORE_CHUNK_ITEMS != ld->k)
+				return TROUPE_EIO;
+			i = r->index % STORE_CHUNK_ITEMS;
+		}
+		if (i >= ld->c->n)
+			return delta ? TROUPE_EIO : 0;
+		rv = exec_load_item(
+		    ld, (uint32_t)i, r,
+		    j < res->user_fails.len ? res->user_fails.data[j] : 0,
+		    j < res->sys_fails.len ? res->sys_fails.data[j] : 0);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
+static int
+exec_load_delta(void *arg, uint32_t seq, Troupe__ChunkResults *delta)
+{
+	exec_loading *ld = arg;
+	int           rv = exec_load_results(ld, delta, true);
+
+	(void)seq;
+	ld->n_deltas++;
+	troupe__chunk_results__free_unpacked(delta, NULL);
+	return rv;
 }
 
 int
@@ -525,57 +671,47 @@ exec_load(store *st, Troupe__Execution *row, exec **out)
 	for (uint32_t k = 0; k < nk; k++) {
 		Troupe__ChunkInputs  *in = NULL;
 		Troupe__ChunkResults *res = NULL;
-		chunk                *c;
+		exec_loading          ld = {.e = e, .k = k};
 
 		if ((rv = store_get_chunk(st, e->id, k, &in, &res)) != 0)
 			goto fail;
 		rv = in != NULL ? exec_append(e, in->items, in->n_items)
 		                : TROUPE_EIO;
-		c = rv == 0 ? e->chunks[k] : NULL;
-		for (size_t i = 0;
-		     rv == 0 && res != NULL && i < res->n_items && i < c->n;
-		     i++) {
-			Troupe__ItemResult *r = res->items[i];
-			item               *it = &c->items[i];
+		if (in != NULL)
+			troupe__chunk_inputs__free_unpacked(in, NULL);
+		if (rv == 0) {
+			ld.c = e->chunks[k];
+			memset(ld.states, TROUPE__ITEM_STATE__ITEM_PENDING,
+			       sizeof(ld.states));
+		}
+		if (rv == 0 && res != NULL)
+			rv = exec_load_results(&ld, res, false);
+		if (res != NULL)
+			troupe__chunk_results__free_unpacked(res, NULL);
+		if (rv == 0)
+			rv = store_get_deltas(st, e->id, k, exec_load_delta,
+			                      &ld);
+		if (rv != 0)
+			goto fail;
+		for (uint32_t i = 0; i < ld.c->n; i++) {
 			uint64_t idx = (uint64_t)k * STORE_CHUNK_ITEMS + i;
 
-			it->attempts = r->attempts;
-			if (i < res->user_fails.len)
-				it->user_fails = res->user_fails.data[i];
-			if (i < res->sys_fails.len)
-				it->sys_fails = res->sys_fails.data[i];
-			it->exit_code = r->exit_code;
-			it->started_ms = r->started_ms;
-			it->finished_ms = r->finished_ms;
-			it->error = exec_strdup_nonempty(r->error);
-			it->worker_name = exec_strdup_nonempty(r->worker);
-			if (r->output.len > 0) {
-				it->output = malloc(r->output.len);
-				if (it->output == NULL) {
-					rv = TROUPE_ENOMEM;
-					break;
-				}
-				memcpy(it->output, r->output.data,
-				       r->output.len);
-				it->output_len = r->output.len;
-			}
 			/* An attempt that was running when the scheduler
 			 * stopped runs again (its worker may still claim it
 			 * when it registers again). */
-			if (r->state == TROUPE__ITEM_STATE__ITEM_RUNNING) {
-				it->sys_fails++;
+			if (ld.states[i] == TROUPE__ITEM_STATE__ITEM_RUNNING) {
+				ld.c->items[i].sys_fails++;
 				e->sys_resumed++;
 				continue;
 			}
-			exec_set_state(e, idx, r->state);
+			exec_set_state(e, idx, ld.states[i]);
 		}
-		if (in != NULL)
-			troupe__chunk_inputs__free_unpacked(in, NULL);
-		if (res != NULL)
-			troupe__chunk_results__free_unpacked(res, NULL);
-		if (rv != 0)
-			goto fail;
+		ld.c->n_deltas = ld.n_deltas;
 	}
+	/* What was read is stored already: not dirty, and no flush to
+	 * count in n_deltas (exec_clean counts one for a dirty chunk). */
+	for (uint32_t k = 0; k < e->n_chunks; k++)
+		e->chunks[k]->results_dirty = false;
 	exec_clean(e);
 	*out = e;
 	return 0;

@@ -83,6 +83,7 @@ typedef struct item {
 	uint8_t  state;      /* Troupe__ItemState */
 	uint8_t  user_fails; /* failed attempts charged to --retries */
 	uint8_t  sys_fails;  /* failed attempts charged to the system */
+	uint8_t  touched;    /* changed since the last flush (chunk list) */
 	uint32_t attempts;   /* attempts started; the current one's number */
 	int32_t  exit_code;
 	int64_t  started_ms, finished_ms;
@@ -93,12 +94,19 @@ typedef struct item {
 	worker  *w; /* running on, or NULL */
 } item;
 
-/* STORE_CHUNK_ITEMS consecutive items: the unit of storage. */
+/* STORE_CHUNK_ITEMS consecutive items: the unit of storage.  Results
+ * changed since the last flush are listed in `touched` and written as one
+ * delta row (store.h), or the whole chunk is rewritten when that is
+ * cheaper or the chunk has settled. */
 typedef struct chunk {
 	uint32_t n; /* items present (< STORE_CHUNK_ITEMS while uploading) */
 	ProtobufCBinaryData *inputs; /* n inputs, each malloc'd */
 	item                *items;  /* STORE_CHUNK_ITEMS slots */
 	bool                 inputs_dirty, results_dirty;
+	uint16_t            *touched; /* positions changed, n_touched of them */
+	uint32_t             n_touched, cap_touched;
+	uint32_t             n_deltas;  /* delta rows in the store */
+	bool                 wrote_all; /* this flush rewrites it whole */
 } chunk;
 
 struct exec {

@@ -30,6 +30,9 @@ enum store_stmt_id {
 	STORE_INPUTS_PUT,
 	STORE_RESULTS_PUT,
 	STORE_CHUNK_GET,
+	STORE_DELTA_PUT,
+	STORE_DELTA_LIST,
+	STORE_DELTA_DROP,
 	STORE_TASK_INSERT,
 	STORE_TASK_UPSERT,
 	STORE_TASK_GET,
@@ -74,6 +77,12 @@ static const char *const store_sql[STORE_NSTMT] = {
         "results = excluded.results",
     [STORE_CHUNK_GET] = "SELECT inputs, results FROM chunks "
                         "WHERE exec_id = ?1 AND chunk = ?2",
+    [STORE_DELTA_PUT] = "INSERT INTO result_deltas(exec_id, chunk, seq, "
+                        "body) VALUES(?1, ?2, ?3, ?4)",
+    [STORE_DELTA_LIST] = "SELECT seq, body FROM result_deltas "
+                         "WHERE exec_id = ?1 AND chunk = ?2 ORDER BY seq",
+    [STORE_DELTA_DROP] = "DELETE FROM result_deltas "
+                         "WHERE exec_id = ?1 AND chunk = ?2",
     [STORE_TASK_INSERT] = "INSERT INTO tasks(name, body) VALUES(?1, ?2)",
     [STORE_TASK_UPSERT] =
         "INSERT INTO tasks(name, body) VALUES(?1, ?2) "
@@ -368,8 +377,24 @@ store_migrate_v1(store *s)
 	       " body BLOB NOT NULL /* packed Troupe__ActorEnv */);");
 }
 
+/* v2: results written as deltas (only the items that changed) between
+ * whole-chunk rewrites, so a flush writes what changed, not 1,024 items
+ * per chunk touched. */
+static int
+store_migrate_v2(store *s)
+{
+	return store_exec_sql(
+	    s, "CREATE TABLE result_deltas("
+	       " exec_id TEXT NOT NULL,"
+	       " chunk INTEGER NOT NULL,"
+	       " seq INTEGER NOT NULL,"
+	       " body BLOB NOT NULL /* packed Troupe__ChunkResults */,"
+	       " PRIMARY KEY(exec_id, chunk, seq)) WITHOUT ROWID;");
+}
+
 static int (*const store_migrations[])(store *) = {
     store_migrate_v1,
+    store_migrate_v2,
 };
 #define STORE_VERSION \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -682,6 +707,63 @@ store_put_results(store *s, const char *id, uint32_t chunk,
 {
 	return store_put_blob(s, s->st[STORE_RESULTS_PUT], id, chunk,
 	                      &res->base);
+}
+
+int
+store_put_delta(store *s, const char *id, uint32_t chunk, uint32_t seq,
+                const Troupe__ChunkResults *delta)
+{
+	sqlite3_stmt *st = s->st[STORE_DELTA_PUT];
+	const void   *data = NULL;
+	size_t        len = 0;
+	int           rv;
+
+	if ((rv = store_pack(s, &delta->base, &data, &len)) != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, chunk);
+	sqlite3_bind_int64(st, 3, seq);
+	if ((rv = store_bind_blob(s, st, 4, data, len)) != 0) {
+		store_done(st);
+		return rv;
+	}
+	return store_run(s, st);
+}
+
+int
+store_drop_deltas(store *s, const char *id, uint32_t chunk)
+{
+	sqlite3_stmt *st = s->st[STORE_DELTA_DROP];
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, chunk);
+	return store_run(s, st);
+}
+
+typedef struct store_delta_ctx {
+	store_delta_cb cb;
+	void          *arg;
+} store_delta_ctx;
+
+static int
+store_delta_row(void *ctx, int64_t seq, ProtobufCMessage *m)
+{
+	store_delta_ctx *c = ctx;
+
+	return c->cb(c->arg, (uint32_t)seq, (Troupe__ChunkResults *)m);
+}
+
+int
+store_get_deltas(store *s, const char *id, uint32_t chunk, store_delta_cb cb,
+                 void *arg)
+{
+	store_delta_ctx ctx = {cb, arg};
+	sqlite3_stmt   *st = s->st[STORE_DELTA_LIST];
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, chunk);
+	return store_each(s, st, &troupe__chunk_results__descriptor,
+	                  "result delta", store_delta_row, &ctx);
 }
 
 int

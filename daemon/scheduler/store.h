@@ -9,7 +9,11 @@
  * Items are kept in chunks of STORE_CHUNK_ITEMS consecutive items: chunk k
  * of an execution holds items [k*STORE_CHUNK_ITEMS, (k+1)*STORE_CHUNK_ITEMS)
  * as one row with two blobs, the packed ChunkInputs (written when items are
- * uploaded) and the packed ChunkResults (rewritten as results arrive).
+ * uploaded) and the packed ChunkResults.  While results arrive, only the
+ * items that changed are written, as numbered delta rows of the chunk
+ * (result_deltas); the chunk's results row is rewritten whole now and then
+ * (many deltas, or the chunk settled), which drops its deltas.  A chunk's
+ * results are its row with its deltas applied in order.
  *
  * The schema is versioned with PRAGMA user_version and migrated forward
  * by store_open.
@@ -80,10 +84,23 @@ int store_put_inputs(store *s, const char *id, uint32_t chunk,
 int store_put_results(store *s, const char *id, uint32_t chunk,
                       const Troupe__ChunkResults *res);
 
-/* Reads chunk `chunk` of execution id.  in or res may be NULL to skip that
- * blob; *res is NULL when no results were ever written (and *in when only
- * results were).  TROUPE_ENOTFOUND when the chunk does not exist.  The
- * caller owns *in and *res. */
+/* Result deltas of a chunk: ChunkResults holding only the items that
+ * changed (each ItemResult's index says which; user_fails and sys_fails
+ * hold one byte per item of the delta, in its order).  put adds delta seq;
+ * drop deletes them all (after a whole rewrite); get calls cb with each,
+ * in seq order, cb owning the message and returning 0 to go on. */
+typedef int (*store_delta_cb)(void *arg, uint32_t seq,
+                              Troupe__ChunkResults *delta);
+int store_put_delta(store *s, const char *id, uint32_t chunk, uint32_t seq,
+                    const Troupe__ChunkResults *delta);
+int store_drop_deltas(store *s, const char *id, uint32_t chunk);
+int store_get_deltas(store *s, const char *id, uint32_t chunk,
+                     store_delta_cb cb, void *arg);
+
+/* Reads chunk `chunk` of execution id (its row only, without deltas).  in or
+ * res may be NULL to skip that blob; *res is NULL when no results were ever
+ * written (and *in when only results were).  TROUPE_ENOTFOUND when the chunk
+ * does not exist.  The caller owns *in and *res. */
 int store_get_chunk(store *s, const char *id, uint32_t chunk,
                     Troupe__ChunkInputs **in, Troupe__ChunkResults **res);
 

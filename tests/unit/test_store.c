@@ -2,7 +2,8 @@
  * The scheduler's SQLite store (daemon/scheduler/store.h).
  *
  * Checks:
- * - open creates the schema, user_version = 1, journal_mode = wal
+ * - open creates the schema, user_version = 2, journal_mode = wal; a
+ *   version-1 database is migrated to 2
  * - reopening keeps what was committed
  * - a database from a newer troupe is refused (TROUPE_ESTATE)
  * - put/get execution round-trips every field
@@ -11,6 +12,8 @@
  *   a callback may stop it or fail it
  * - unfinished: only QUEUED/RUNNING, oldest first; the callback may
  *   rewrite the executions being listed
+ * - result deltas: put in any order, read back in seq order, dropped per
+ *   chunk only
  * - chunk inputs/results round-trip; each put keeps the other blob;
  *   results never written read back as NULL; missing chunk: ENOTFOUND
  * - tasks and actors: put/get/list/delete, EEXIST without replace,
@@ -351,13 +354,13 @@ test_open_creates_schema(void **state)
 {
 	test_state *t = *state;
 
-	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 1);
+	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 2);
 	assert_int_equal(
 	    peek_int(t->path,
 	             "SELECT count(*) FROM sqlite_master WHERE name IN "
 	             "('executions','chunks','tasks','actors',"
-	             "'executions_phase')"),
-	    5);
+	             "'executions_phase','result_deltas')"),
+	    6);
 	assert_int_equal(peek_int(t->path, "SELECT journal_mode = 'wal' "
 	                                   "FROM pragma_journal_mode"),
 	                 1);
@@ -376,7 +379,29 @@ test_reopen_keeps_data(void **state)
 	assert_int_equal(store_get_execution(t->s, "e1", &ex), 0);
 	assert_string_equal(ex->id, "e1");
 	troupe__execution__free_unpacked(ex, NULL);
-	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 1);
+	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 2);
+}
+
+/* A database written by a version-1 troupe (no result_deltas) opens,
+ * keeps its rows and gains the table. */
+static void
+test_migrates_v1(void **state)
+{
+	test_state        *t = *state;
+	Troupe__Execution *ex = NULL;
+
+	put(t->s, "old", TROUPE__PHASE__PHASE_RUNNING, "p");
+	store_close(t->s);
+	t->s = NULL;
+	poke(t->path, "DROP TABLE result_deltas");
+	poke(t->path, "PRAGMA user_version = 1");
+	assert_int_equal(store_open(t->path, &t->s), 0);
+	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 2);
+	assert_int_equal(peek_int(t->path, "SELECT count(*) FROM sqlite_master "
+	                                   "WHERE name = 'result_deltas'"),
+	                 1);
+	assert_int_equal(store_get_execution(t->s, "old", &ex), 0);
+	troupe__execution__free_unpacked(ex, NULL);
 }
 
 static void
@@ -391,7 +416,7 @@ test_newer_schema_refused(void **state)
 	assert_int_equal(store_open(t->path, &s2), TROUPE_ESTATE);
 	assert_null(s2);
 	assert_non_null(strstr(store_errmsg(NULL), "99"));
-	poke(t->path, "PRAGMA user_version = 1");
+	poke(t->path, "PRAGMA user_version = 2");
 	assert_int_equal(store_open(t->path, &t->s), 0);
 }
 
@@ -587,6 +612,63 @@ fill_results(Troupe__ChunkResults *res, Troupe__ItemResult *items,
 	}
 	res->n_items = n;
 	res->items = ptrs;
+}
+
+typedef struct delta_seen {
+	uint32_t seqs[8];
+	char     outs[8][8];
+	int      n;
+} delta_seen;
+
+static int
+delta_cb(void *arg, uint32_t seq, Troupe__ChunkResults *d)
+{
+	delta_seen *s = arg;
+
+	assert_true(s->n < 8);
+	assert_int_equal(d->n_items, 1);
+	s->seqs[s->n] = seq;
+	snprintf(s->outs[s->n], sizeof(s->outs[0]), "%.*s",
+	         (int)d->items[0]->output.len,
+	         (const char *)d->items[0]->output.data);
+	s->n++;
+	troupe__chunk_results__free_unpacked(d, NULL);
+	return 0;
+}
+
+static void
+test_deltas(void **state)
+{
+	test_state          *t = *state;
+	Troupe__ChunkResults res;
+	Troupe__ItemResult   items[1];
+	Troupe__ItemResult  *ptrs[1];
+	delta_seen           seen = {0};
+
+	fill_results(&res, items, ptrs, 1, "b");
+	assert_int_equal(store_put_delta(t->s, "x", 0, 1, &res), 0);
+	fill_results(&res, items, ptrs, 1, "a");
+	assert_int_equal(store_put_delta(t->s, "x", 0, 0, &res), 0);
+	fill_results(&res, items, ptrs, 1, "other");
+	assert_int_equal(store_put_delta(t->s, "x", 1, 0, &res), 0);
+	assert_int_equal(store_put_delta(t->s, "y", 0, 0, &res), 0);
+	/* a seq written twice is a bug: refused, not overwritten */
+	assert_int_not_equal(store_put_delta(t->s, "x", 0, 0, &res), 0);
+
+	assert_int_equal(store_get_deltas(t->s, "x", 0, delta_cb, &seen), 0);
+	assert_int_equal(seen.n, 2);
+	assert_int_equal(seen.seqs[0], 0);
+	assert_string_equal(seen.outs[0], "a");
+	assert_int_equal(seen.seqs[1], 1);
+	assert_string_equal(seen.outs[1], "b");
+
+	assert_int_equal(store_drop_deltas(t->s, "x", 0), 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_get_deltas(t->s, "x", 0, delta_cb, &seen), 0);
+	assert_int_equal(seen.n, 0);
+	assert_int_equal(store_get_deltas(t->s, "x", 1, delta_cb, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.outs[0], "other");
 }
 
 static void
@@ -920,11 +1002,13 @@ main(void)
 	    T(test_open_creates_schema),
 	    T(test_reopen_keeps_data),
 	    T(test_newer_schema_refused),
+	    T(test_migrates_v1),
 	    T(test_execution_roundtrip),
 	    T(test_upsert_keeps_seq),
 	    T(test_list_paging_and_filters),
 	    T(test_unfinished),
 	    T(test_chunks),
+	    T(test_deltas),
 	    T(test_tasks),
 	    T(test_actors),
 	    T(test_transactions),
