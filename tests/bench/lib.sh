@@ -119,6 +119,12 @@ bench_hwm() {
 	awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
 }
 
+# bench_written PID: bytes PID has written to storage so far (its database
+# and WAL), in MiB.
+bench_written() {
+	awk '/^write_bytes:/ { printf "%.1f", $2 / 1048576 }' "/proc/$1/io"
+}
+
 # pctl FILE Q: the Q-quantile (0..1, nearest rank) of the numbers in FILE.
 pctl() {
 	sort -g "$1" | awk -v q="$2" '{ v[NR] = $1 } END {

@@ -40,9 +40,11 @@ sched=$(bench_daemon_pid troupe-scheduler)
 worker=$(bench_daemon_pid troupe-worker)
 echo "$n items through 10 replicas of cat; scheduler and worker at rest:" \
 	"$(bench_hwm "$sched") MiB, $(bench_hwm "$worker") MiB peak RSS"
-printf '%-6s %10s %12s %12s %12s %14s %12s\n' run "CLI s" "CLI items/s" \
-	"sched s" "sched items/s" "sched MiB" "worker MiB"
+printf '%-6s %10s %12s %12s %12s %14s %12s %14s\n' run "CLI s" \
+	"CLI items/s" "sched s" "sched items/s" "sched MiB" "worker MiB" \
+	"sched wrote MiB"
 for run in cold warm; do
+	w0=$(bench_written "$sched")
 	t0=$(now)
 	"$troupe" map --items "$work/items" --cmd cat --replicas 10 --ttl 60 \
 		--name "throughput-$run" >"$work/out"
@@ -61,8 +63,9 @@ for line in sys.stdin:
 import json, sys
 x = json.load(sys.stdin)
 print("%.2f" % ((int(x["finished_ms"]) - int(x["created_ms"])) / 1000))')
-	printf '%-6s %10s %12.0f %12s %14.0f %12s %12s\n' "$run" "$t" \
+	printf '%-6s %10s %12.0f %12s %14.0f %12s %12s %14.1f\n' "$run" "$t" \
 		"$(awk -v n="$n" -v t="$t" 'BEGIN { print n / t }')" "$s" \
 		"$(awk -v n="$n" -v t="$s" 'BEGIN { print (t > 0 ? n / t : 0) }')" \
-		"$(bench_hwm "$sched")" "$(bench_hwm "$worker")"
+		"$(bench_hwm "$sched")" "$(bench_hwm "$worker")" \
+		"$(awk -v a="$w0" -v b="$(bench_written "$sched")" 'BEGIN { print b - a }')"
 done
