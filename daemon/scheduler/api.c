@@ -615,7 +615,7 @@ api_get_outputs(Troupe__Troupe_Service          *svc,
 	for (n = 0; n < want && bytes < API_OUTPUTS_BYTES; n++) {
 		uint64_t idx = in->start + n;
 
-		if (e != NULL)
+		if (e != NULL && exec_in_memory(e, idx))
 			exec_item_view(e, idx, &views[n]);
 		else {
 			int32_t k = (int32_t)(idx / STORE_CHUNK_ITEMS);

@@ -123,7 +123,7 @@ exec_chunk_free(chunk *c)
 {
 	if (c == NULL)
 		return;
-	for (uint32_t i = 0; i < c->n; i++) {
+	for (uint32_t i = 0; c->items != NULL && i < c->n; i++) {
 		free(c->inputs[i].data);
 		exec_item_clear(&c->items[i]);
 	}
@@ -201,10 +201,47 @@ exec_append(exec *e, ProtobufCBinaryData *items, size_t n)
 item *
 exec_item(exec *e, uint64_t index)
 {
+	chunk *c;
+
 	if (index >= e->total)
 		return NULL;
-	return &e->chunks[index / STORE_CHUNK_ITEMS]
-	            ->items[index % STORE_CHUNK_ITEMS];
+	c = e->chunks[index / STORE_CHUNK_ITEMS];
+	return c->items != NULL ? &c->items[index % STORE_CHUNK_ITEMS] : NULL;
+}
+
+bool
+exec_in_memory(const exec *e, uint64_t index)
+{
+	return index < e->total &&
+	       e->chunks[index / STORE_CHUNK_ITEMS]->items != NULL;
+}
+
+static bool exec_chunk_settled(const chunk *c);
+
+/* Frees what a settled chunk holds once the store has all of it (written
+ * whole, no deltas): its inputs and its items.  Nothing changes a settled
+ * item again (a late result finds no item and is ignored), and the
+ * outputs are read back from the store.  This keeps the scheduler's
+ * memory to the chunks still running, whatever the map's size.  A chunk
+ * still filling up (an unsealed execution's last) stays. */
+static void
+exec_evict(exec *e, chunk *c)
+{
+	if (c->items == NULL || c->n_deltas > 0 || c->inputs_dirty ||
+	    c->results_dirty || (c->n < STORE_CHUNK_ITEMS && !e->sealed) ||
+	    !exec_chunk_settled(c))
+		return;
+	for (uint32_t i = 0; i < c->n; i++) {
+		free(c->inputs[i].data);
+		exec_item_clear(&c->items[i]);
+	}
+	free(c->inputs);
+	free(c->items);
+	free(c->touched);
+	c->inputs = NULL;
+	c->items = NULL;
+	c->touched = NULL;
+	c->n_touched = c->cap_touched = 0;
 }
 
 static chunk *
@@ -284,18 +321,26 @@ exec_next_pending(exec *e, uint64_t *index)
 	while (e->retry_len > 0) {
 		uint64_t i = e->retry[e->retry_head];
 
+		item *it = exec_item(e, i);
+
 		e->retry_head = (e->retry_head + 1) % e->retry_cap;
 		e->retry_len--;
-		if (exec_item(e, i)->state ==
-		    TROUPE__ITEM_STATE__ITEM_PENDING) {
+		if (it != NULL &&
+		    it->state == TROUPE__ITEM_STATE__ITEM_PENDING) {
 			*index = i;
 			return 1;
 		}
 	}
 	while (e->cursor < e->total) {
 		uint64_t i = e->cursor++;
-		if (exec_item(e, i)->state ==
-		    TROUPE__ITEM_STATE__ITEM_PENDING) {
+		item    *it = exec_item(e, i);
+
+		if (it == NULL) { /* a settled chunk, gone from memory */
+			e->cursor =
+			    (i / STORE_CHUNK_ITEMS + 1) * STORE_CHUNK_ITEMS;
+			continue;
+		}
+		if (it->state == TROUPE__ITEM_STATE__ITEM_PENDING) {
 			*index = i;
 			return 1;
 		}
@@ -338,6 +383,10 @@ exec_abort(sched *s, exec *e, Troupe__Phase phase, const char *why)
 	     i++) {
 		item *it = exec_item(e, i);
 
+		if (it == NULL) {
+			i = (i / STORE_CHUNK_ITEMS + 1) * STORE_CHUNK_ITEMS - 1;
+			continue;
+		}
 		if (it->state == TROUPE__ITEM_STATE__ITEM_RUNNING) {
 			if (it->w != NULL) {
 				worker_cancel(it->w, e->id, i, it->attempts);
@@ -520,6 +569,8 @@ exec_write(store *st, exec *e)
 	for (uint32_t k = 0; k < e->n_chunks; k++) {
 		chunk *c = e->chunks[k];
 
+		if (c->items == NULL)
+			continue; /* evicted: settled and stored */
 		if (c->inputs_dirty) {
 			Troupe__ChunkInputs in = TROUPE__CHUNK_INPUTS__INIT;
 			in.n_items = c->n;
@@ -541,6 +592,10 @@ exec_clean(exec *e)
 	for (uint32_t k = 0; k < e->n_chunks; k++) {
 		chunk *c = e->chunks[k];
 
+		bool wrote = c->results_dirty;
+
+		if (c->items == NULL)
+			continue; /* evicted: settled and stored */
 		if (c->results_dirty)
 			c->n_deltas = c->wrote_all ? 0 : c->n_deltas + 1;
 		for (uint32_t j = 0; j < c->n_touched && j < c->cap_touched;
@@ -551,6 +606,8 @@ exec_clean(exec *e)
 				c->items[i].touched = 0;
 		c->n_touched = 0;
 		c->inputs_dirty = c->results_dirty = false;
+		if (wrote && c->wrote_all)
+			exec_evict(e, c);
 	}
 }
 
@@ -713,6 +770,8 @@ exec_load(store *st, Troupe__Execution *row, exec **out)
 	for (uint32_t k = 0; k < e->n_chunks; k++)
 		e->chunks[k]->results_dirty = false;
 	exec_clean(e);
+	for (uint32_t k = 0; k < e->n_chunks; k++)
+		exec_evict(e, e->chunks[k]);
 	*out = e;
 	return 0;
 fail:

@@ -236,11 +236,14 @@ void    sched_apply_result(sched *s, worker *w, const Troupe__ItemReport *r);
 /* exec.c: executions and their items. */
 /* Creates an execution from a validated spec and resolved task (both are
  * deep-copied).  The caller links it into s and flushes. */
-int   exec_new(const Troupe__ExecutionSpec *spec, const Troupe__TaskSpec *task,
-               exec **out);
-void  exec_free(exec *e);
-int   exec_append(exec *e, ProtobufCBinaryData *items, size_t n);
+int  exec_new(const Troupe__ExecutionSpec *spec, const Troupe__TaskSpec *task,
+              exec **out);
+void exec_free(exec *e);
+int  exec_append(exec *e, ProtobufCBinaryData *items, size_t n);
+/* The item at index, or NULL: past the end, or settled in a chunk that
+ * left memory (read it from the store; it does not change any more). */
 item *exec_item(exec *e, uint64_t index);
+bool  exec_in_memory(const exec *e, uint64_t index);
 /* Builds the API view of e into *out (fields point into e; counts into
  * *counts).  Valid until e changes; pack or copy before that. */
 void exec_view(exec *e, Troupe__Execution *out, Troupe__Counts *counts);

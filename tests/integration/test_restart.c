@@ -114,6 +114,66 @@ test_restart_twice(void **state)
 	h_done(c);
 }
 
+static bool
+first_chunks_done(const Troupe__Execution *e, void *arg)
+{
+	(void)arg;
+	return e->counts != NULL && e->counts->succeeded >= 2048;
+}
+
+/* Checks that items 1..2048 of a running map read back as o1..o2048 and
+ * the rest are not finished. */
+static void
+check_settled_outputs(h_cluster *c, const char *id, size_t n)
+{
+	Troupe__ItemResult **items;
+
+	assert_int_equal(h_outputs(c, id, &items), n);
+	for (size_t i = 0; i < n; i++) {
+		char want[16];
+
+		if (i >= 2048) {
+			assert_int_not_equal(
+			    items[i]->state,
+			    TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
+			continue;
+		}
+		snprintf(want, sizeof(want), "o%zu", i + 1);
+		assert_int_equal(items[i]->index, i);
+		assert_int_equal(items[i]->state,
+		                 TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
+		assert_int_equal(items[i]->output.len, strlen(want));
+		assert_memory_equal(items[i]->output.data, want, strlen(want));
+	}
+}
+
+/* The chunks of a running map that have settled leave the scheduler's
+ * memory (it keeps only what still runs); their outputs read back the
+ * same from the store, before and after a restart. */
+static void
+test_outputs_of_settled_chunks(void **state)
+{
+	h_cluster  *c = h_start(&(h_opts){.workers = 1, .slots = 2});
+	const char *id;
+
+	assert_int_equal(h_run(c, NULL, NULL, "seq 2100 > items"), 0);
+	id = h_map_detach(c, NULL,
+	                  "--items items --replicas 2 --cmd 'while read x; "
+	                  "do if [ $x -gt 2048 ]; then sleep 60; fi; echo "
+	                  "o$x; done'");
+	(void)h_wait_exec(c, id, first_chunks_done, NULL, 60000,
+	                  "2048 items done");
+	check_settled_outputs(c, id, 2100);
+	h_kill_scheduler(c, SIGKILL);
+	h_restart_scheduler(c);
+	check_settled_outputs(c, id, 2100);
+	assert_int_equal(h_run(c, NULL, NULL, "troupe abort %s", id), 0);
+	assert_int_equal(h_wait_done(c, id, 30000)->phase,
+	                 TROUPE__PHASE__PHASE_ABORTED);
+	check_settled_outputs(c, id, 2100);
+	h_done(c);
+}
+
 int
 main(void)
 {
@@ -121,6 +181,7 @@ main(void)
 	    H_TEST(test_restart_after_sigterm),
 	    H_TEST(test_restart_after_sigkill),
 	    H_TEST(test_restart_twice),
+	    H_TEST(test_outputs_of_settled_chunks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
