@@ -206,14 +206,95 @@ exec_item(exec *e, uint64_t index)
 	if (index >= e->total)
 		return NULL;
 	c = e->chunks[index / STORE_CHUNK_ITEMS];
-	return c->items != NULL ? &c->items[index % STORE_CHUNK_ITEMS] : NULL;
+	return c->mem == CHUNK_HOT ? &c->items[index % STORE_CHUNK_ITEMS]
+	                           : NULL;
 }
 
 bool
 exec_in_memory(const exec *e, uint64_t index)
 {
 	return index < e->total &&
-	       e->chunks[index / STORE_CHUNK_ITEMS]->items != NULL;
+	       e->chunks[index / STORE_CHUNK_ITEMS]->mem == CHUNK_HOT;
+}
+
+/* Frees a hot chunk's inputs and items (the store has them) and marks it
+ * `mem`. */
+static void
+exec_chunk_drop(chunk *c, uint8_t mem)
+{
+	for (uint32_t i = 0; i < c->n; i++) {
+		free(c->inputs[i].data);
+		exec_item_clear(&c->items[i]);
+	}
+	free(c->inputs);
+	free(c->items);
+	free(c->touched);
+	c->inputs = NULL;
+	c->items = NULL;
+	c->touched = NULL;
+	c->n_touched = c->cap_touched = 0;
+	c->mem = mem;
+}
+
+/* Cools chunk k if nothing of it ran yet and the dispatch cursor is at
+ * least a chunk away: pending items cost nothing but a row in the store
+ * until their turn comes, so uploading a huge map does not fill the
+ * scheduler's memory.  Only whole chunks (or a sealed execution's last)
+ * whose inputs are committed. */
+static void
+exec_cool(exec *e, uint32_t k)
+{
+	chunk *c = e->chunks[k];
+
+	if (c->mem != CHUNK_HOT || c->stored_results || c->inputs_dirty ||
+	    c->results_dirty || (c->n < STORE_CHUNK_ITEMS && !e->sealed) ||
+	    (uint64_t)k * STORE_CHUNK_ITEMS < e->cursor + STORE_CHUNK_ITEMS)
+		return;
+	exec_chunk_drop(c, CHUNK_COLD);
+}
+
+/* Reads cold chunk k's inputs back; its items are all PENDING. */
+static int
+exec_warm(store *st, exec *e, uint32_t k)
+{
+	chunk               *c = e->chunks[k];
+	Troupe__ChunkInputs *in = NULL;
+	int                  rv;
+
+	if ((rv = store_get_chunk(st, e->id, k, &in, NULL)) != 0)
+		return rv;
+	rv = TROUPE_ENOMEM;
+	if (in == NULL || in->n_items != c->n) {
+		rv = TROUPE_EIO;
+		goto fail;
+	}
+	if ((c->inputs = calloc(STORE_CHUNK_ITEMS, sizeof(*c->inputs))) ==
+	        NULL ||
+	    (c->items = calloc(STORE_CHUNK_ITEMS, sizeof(*c->items))) == NULL)
+		goto fail;
+	for (uint32_t i = 0; i < c->n; i++) {
+		size_t len = in->items[i].len;
+
+		if ((c->inputs[i].data = malloc(len > 0 ? len : 1)) == NULL) {
+			while (i-- > 0)
+				free(c->inputs[i].data);
+			goto fail;
+		}
+		memcpy(c->inputs[i].data, in->items[i].data, len);
+		c->inputs[i].len = len;
+		c->items[i].state = TROUPE__ITEM_STATE__ITEM_PENDING;
+	}
+	c->mem = CHUNK_HOT;
+	troupe__chunk_inputs__free_unpacked(in, NULL);
+	return 0;
+fail:
+	free(c->inputs);
+	free(c->items);
+	c->inputs = NULL;
+	c->items = NULL;
+	if (in != NULL)
+		troupe__chunk_inputs__free_unpacked(in, NULL);
+	return rv;
 }
 
 static bool exec_chunk_settled(const chunk *c);
@@ -227,21 +308,11 @@ static bool exec_chunk_settled(const chunk *c);
 static void
 exec_evict(exec *e, chunk *c)
 {
-	if (c->items == NULL || c->n_deltas > 0 || c->inputs_dirty ||
+	if (c->mem != CHUNK_HOT || c->n_deltas > 0 || c->inputs_dirty ||
 	    c->results_dirty || (c->n < STORE_CHUNK_ITEMS && !e->sealed) ||
 	    !exec_chunk_settled(c))
 		return;
-	for (uint32_t i = 0; i < c->n; i++) {
-		free(c->inputs[i].data);
-		exec_item_clear(&c->items[i]);
-	}
-	free(c->inputs);
-	free(c->items);
-	free(c->touched);
-	c->inputs = NULL;
-	c->items = NULL;
-	c->touched = NULL;
-	c->n_touched = c->cap_touched = 0;
+	exec_chunk_drop(c, CHUNK_GONE);
 }
 
 static chunk *
@@ -316,7 +387,7 @@ exec_requeue(exec *e, uint64_t index)
 }
 
 int
-exec_next_pending(exec *e, uint64_t *index)
+exec_next_pending(store *st, exec *e, uint64_t *index)
 {
 	while (e->retry_len > 0) {
 		uint64_t i = e->retry[e->retry_head];
@@ -335,9 +406,26 @@ exec_next_pending(exec *e, uint64_t *index)
 		uint64_t i = e->cursor++;
 		item    *it = exec_item(e, i);
 
-		if (it == NULL) { /* a settled chunk, gone from memory */
-			e->cursor =
-			    (i / STORE_CHUNK_ITEMS + 1) * STORE_CHUNK_ITEMS;
+		if (it == NULL) {
+			uint32_t k = (uint32_t)(i / STORE_CHUNK_ITEMS);
+			int      rv = 0;
+
+			if (e->chunks[k]->mem == CHUNK_COLD &&
+			    !e->chunks[k]->abort_cold &&
+			    (rv = exec_warm(st, e, k)) == 0) {
+				e->cursor = i; /* read it again, warm */
+				continue;
+			}
+			if (rv != 0) {
+				/* Tried again at the next dispatch. */
+				log_error("execution %s: cannot read chunk %u "
+				          "back: %s",
+				          e->id, k, troupe_strerror(rv));
+				e->cursor = i;
+				return 0;
+			}
+			/* Settled, gone from memory. */
+			e->cursor = (uint64_t)(k + 1) * STORE_CHUNK_ITEMS;
 			continue;
 		}
 		if (it->state == TROUPE__ITEM_STATE__ITEM_PENDING) {
@@ -384,6 +472,17 @@ exec_abort(sched *s, exec *e, Troupe__Phase phase, const char *why)
 		item *it = exec_item(e, i);
 
 		if (it == NULL) {
+			chunk *c = exec_chunk_of(e, i);
+
+			/* Cold: every item pending; its ABORTED results are
+			 * written without reading its inputs back. */
+			if (c->mem == CHUNK_COLD && !c->abort_cold) {
+				c->abort_cold = true;
+				c->results_dirty = true;
+				e->n_pending -= c->n;
+				e->n_aborted += c->n;
+				e->dirty = true;
+			}
 			i = (i / STORE_CHUNK_ITEMS + 1) * STORE_CHUNK_ITEMS - 1;
 			continue;
 		}
@@ -552,6 +651,34 @@ done:
 	return rv;
 }
 
+/* Writes an aborted cold chunk's results: every item ABORTED with the
+ * execution's error, never attempted. */
+static int
+exec_write_cold_abort(store *st, exec *e, uint32_t k, chunk *c)
+{
+	Troupe__ChunkResults res = TROUPE__CHUNK_RESULTS__INIT;
+	Troupe__ItemResult  *rs = calloc(c->n + 1, sizeof(*rs));
+	Troupe__ItemResult **ps = calloc(c->n + 1, sizeof(*ps));
+	int                  rv = TROUPE_ENOMEM;
+
+	if (rs == NULL || ps == NULL)
+		goto done;
+	for (uint32_t i = 0; i < c->n; i++) {
+		troupe__item_result__init(&rs[i]);
+		rs[i].index = (uint64_t)k * STORE_CHUNK_ITEMS + i;
+		rs[i].state = TROUPE__ITEM_STATE__ITEM_ABORTED;
+		rs[i].error = e->error != NULL ? e->error : "";
+		ps[i] = &rs[i];
+	}
+	res.n_items = c->n;
+	res.items = ps;
+	rv = store_put_results(st, e->id, k, &res);
+done:
+	free(rs);
+	free(ps);
+	return rv;
+}
+
 int
 exec_write(store *st, exec *e)
 {
@@ -569,8 +696,11 @@ exec_write(store *st, exec *e)
 	for (uint32_t k = 0; k < e->n_chunks; k++) {
 		chunk *c = e->chunks[k];
 
-		if (c->items == NULL)
-			continue; /* evicted: settled and stored */
+		if (c->mem == CHUNK_COLD && c->results_dirty &&
+		    (rv = exec_write_cold_abort(st, e, k, c)) != 0)
+			return rv;
+		if (c->mem != CHUNK_HOT)
+			continue; /* in the store */
 		if (c->inputs_dirty) {
 			Troupe__ChunkInputs in = TROUPE__CHUNK_INPUTS__INIT;
 			in.n_items = c->n;
@@ -594,10 +724,19 @@ exec_clean(exec *e)
 
 		bool wrote = c->results_dirty;
 
-		if (c->items == NULL)
-			continue; /* evicted: settled and stored */
-		if (c->results_dirty)
+		if (c->mem == CHUNK_COLD && c->abort_cold && wrote) {
+			c->results_dirty = false;
+			c->stored_results = true;
+			c->mem = CHUNK_GONE;
+		}
+		if (c->mem != CHUNK_HOT) {
+			c->inputs_dirty = false;
+			continue; /* in the store */
+		}
+		if (c->results_dirty) {
 			c->n_deltas = c->wrote_all ? 0 : c->n_deltas + 1;
+			c->stored_results = true;
+		}
 		for (uint32_t j = 0; j < c->n_touched && j < c->cap_touched;
 		     j++)
 			c->items[c->touched[j]].touched = 0;
@@ -608,6 +747,8 @@ exec_clean(exec *e)
 		c->inputs_dirty = c->results_dirty = false;
 		if (wrote && c->wrote_all)
 			exec_evict(e, c);
+		else
+			exec_cool(e, k);
 	}
 }
 
@@ -741,8 +882,10 @@ exec_load(store *st, Troupe__Execution *row, exec **out)
 			memset(ld.states, TROUPE__ITEM_STATE__ITEM_PENDING,
 			       sizeof(ld.states));
 		}
-		if (rv == 0 && res != NULL)
+		if (rv == 0 && res != NULL) {
+			ld.c->stored_results = true;
 			rv = exec_load_results(&ld, res, false);
+		}
 		if (res != NULL)
 			troupe__chunk_results__free_unpacked(res, NULL);
 		if (rv == 0)
@@ -764,6 +907,8 @@ exec_load(store *st, Troupe__Execution *row, exec **out)
 			exec_set_state(e, idx, ld.states[i]);
 		}
 		ld.c->n_deltas = ld.n_deltas;
+		if (ld.n_deltas > 0)
+			ld.c->stored_results = true;
 	}
 	/* What was read is stored already: not dirty, and no flush to
 	 * count in n_deltas (exec_clean counts one for a dirty chunk). */

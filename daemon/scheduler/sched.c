@@ -161,7 +161,7 @@ sched_dispatch(sched *s)
 				e->dry = true;
 				continue;
 			}
-			if (!exec_next_pending(e, &idx)) {
+			if (!exec_next_pending(s->st, e, &idx)) {
 				e->dry = true;
 				continue;
 			}

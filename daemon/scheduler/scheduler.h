@@ -105,9 +105,18 @@ typedef struct chunk {
 	bool                 inputs_dirty, results_dirty;
 	uint16_t            *touched; /* positions changed, n_touched of them */
 	uint32_t             n_touched, cap_touched;
-	uint32_t             n_deltas;  /* delta rows in the store */
-	bool                 wrote_all; /* this flush rewrites it whole */
+	uint32_t             n_deltas;       /* delta rows in the store */
+	bool                 wrote_all;      /* this flush rewrites it whole */
+	bool                 stored_results; /* a results row or deltas exist */
+	/* Where the chunk lives.  HOT: in memory.  COLD: never dispatched,
+	 * every item PENDING, inputs only in the store (read back when the
+	 * dispatch cursor reaches it).  GONE: settled, all in the store.
+	 * inputs and items are NULL unless HOT. */
+	uint8_t mem;
+	bool    abort_cold; /* COLD, aborted: write its ABORTED results */
 } chunk;
+
+enum { CHUNK_HOT, CHUNK_COLD, CHUNK_GONE };
 
 struct exec {
 	exec *prev, *next; /* sched's list of active executions */
@@ -247,7 +256,9 @@ bool  exec_in_memory(const exec *e, uint64_t index);
 /* Builds the API view of e into *out (fields point into e; counts into
  * *counts).  Valid until e changes; pack or copy before that. */
 void exec_view(exec *e, Troupe__Execution *out, Troupe__Counts *counts);
-int  exec_next_pending(exec *e, uint64_t *index); /* 1 if one */
+/* The next item to dispatch into *index: 1 if one, 0 if none.  Reads a
+ * cold chunk's inputs back from st when it gets there. */
+int  exec_next_pending(store *st, exec *e, uint64_t *index);
 void exec_requeue(exec *e, uint64_t index);
 void exec_set_state(exec *e, uint64_t index, Troupe__ItemState to);
 void exec_check_done(sched *s, exec *e);
