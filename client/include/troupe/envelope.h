@@ -12,9 +12,11 @@
 
 /* The receive limit set on every troupe socket.  A bigger message is
  * dropped by nng before we see it; senders keep well under it (the CLI
- * uploads items in chunks of TROUPE_CHUNK_BYTES). */
+ * uploads items in chunks of TROUPE_CHUNK_BYTES, one item alone when it
+ * is bigger).  The scheduler holds one upload message's items in memory
+ * until their commit, so the chunk size bounds its memory on upload. */
 #define TROUPE_MAX_MSG     (64u << 20)
-#define TROUPE_CHUNK_BYTES (4u << 20)
+#define TROUPE_CHUNK_BYTES (1u << 20)
 
 /* Packs a Request {method, token, body} into a new nng message in *out.
  * token and body may be NULL.  The caller owns *out (nng_msg_free, or give
