@@ -54,6 +54,7 @@ child_finish(child *c)
 	child_close((uv_handle_t *)&c->out);
 	child_close((uv_handle_t *)&c->err);
 	child_close((uv_handle_t *)&c->timer);
+	child_close((uv_handle_t *)&c->idle);
 }
 
 static void
@@ -84,8 +85,10 @@ child_init(child *c, uv_loop_t *loop, void *owner, unsigned grace_ms,
 	uv_pipe_init(loop, &c->out, 0);
 	uv_pipe_init(loop, &c->err, 0);
 	uv_timer_init(loop, &c->timer);
+	uv_idle_init(loop, &c->idle);
 	c->in.data = c->out.data = c->err.data = c->timer.data = c;
-	c->handles = 4;
+	c->idle.data = c;
+	c->handles = 5;
 }
 
 static void

@@ -38,6 +38,8 @@ typedef struct child {
 	uv_pipe_t    out;
 	uv_pipe_t    err;
 	uv_timer_t   timer; /* the owner's until the exit, then the wait */
+	uv_idle_t    idle;  /* the owner's: work put off to the next turn of
+	                       the loop (a replica's batched writes) */
 
 	void    *owner;
 	child_fn on_exit;   /* the exit was recorded; may be NULL */
@@ -62,9 +64,9 @@ typedef struct child {
 	bool     finishing;
 } child;
 
-/* Initialises c's pipes and timer on loop (c must be zeroed).  From here
- * on the owner ends c with child_finish (or through the exit), and frees it
- * only from on_closed. */
+/* Initialises c's pipes, timer and idle handle on loop (c must be zeroed). From
+ * here on the owner ends c with child_finish (or through the exit), and frees
+ * it only from on_closed. */
 void child_init(child *c, uv_loop_t *loop, void *owner, unsigned grace_ms,
                 child_fn on_exit, child_fn on_closed);
 

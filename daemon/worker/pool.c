@@ -25,6 +25,13 @@
 /* Deaths in a row without finishing an item before an id is given up. */
 #define POOL_MAX_DEATHS 3
 
+/* The most items written ahead to one replica.  A replica works on one at
+ * a time; the others wait in its stdin, so that one write and one wakeup
+ * serve several items.  Items go to the replica with the fewest
+ * outstanding, so a replica holds more than one only when every replica
+ * of its environment has one. */
+#define POOL_PIPELINE 16
+
 struct pool_env {
 	pool_env         *next;
 	char             *key;
@@ -35,17 +42,16 @@ struct pool_env {
 };
 
 struct pool_rep {
-	pool_rep  *next;
-	pool      *p;
-	char      *id;
-	pool_env  *env;
-	replica   *proc; /* NULL: no process (about to go) */
-	pool_item *cur;  /* the item in its hands */
-	uint64_t   served;
-	unsigned   deaths;      /* in a row, without finishing an item */
-	bool       stop_wanted; /* stopped for good: never restarts */
-	bool       recycle;     /* restart when the process is gone */
-	bool       stop_after;  /* stop once the item in hand is done */
+	pool_rep *next;
+	pool     *p;
+	char     *id;
+	pool_env *env;
+	replica  *proc; /* NULL: no process (about to go) */
+	uint64_t  served;
+	unsigned  deaths;      /* in a row, without finishing an item */
+	bool      stop_wanted; /* stopped for good: never restarts */
+	bool      recycle;     /* restart when the process is gone */
+	bool      stop_after;  /* stop once its items are done */
 };
 
 struct pool {
@@ -342,7 +348,8 @@ pool_rep_unlink(pool *p, pool_rep *r)
 	free(r);
 }
 
-static void pool_on_answer(void *arg, replica *proc, const replica_result *res);
+static void pool_on_answer(void *arg, replica *proc, void *tag,
+                           const replica_result *res);
 static void pool_on_exit(void *arg, replica *proc);
 
 /* Starts a process for r. */
@@ -397,7 +404,31 @@ pool_rep_new(pool *p, pool_env *e, const char *id, pool_rep **out)
 	return 0;
 }
 
-/* Gives r's next queued item of its environment to it, if it is free. */
+/* How many more items r may be given now: none while it is going or
+ * about to, and never more than its process may still serve
+ * (env.max_items). */
+static size_t
+pool_rep_room(const pool_rep *r)
+{
+	uint32_t max = r->env->env->max_items;
+	size_t   out, room;
+
+	if (r->proc == NULL || r->stop_wanted || r->recycle || r->stop_after ||
+	    replica_stopping(r->proc))
+		return 0;
+	out = replica_outstanding(r->proc);
+	room = out < POOL_PIPELINE ? POOL_PIPELINE - out : 0;
+	if (max > 0) {
+		uint64_t used = replica_served(r->proc) + out;
+		uint64_t left = used < max ? max - used : 0;
+
+		if (left < room)
+			room = (size_t)left;
+	}
+	return room;
+}
+
+/* Gives r the next queued item of its environment. */
 static bool
 pool_rep_take(pool *p, pool_rep *r)
 {
@@ -405,12 +436,10 @@ pool_rep_take(pool *p, pool_rep *r)
 	pool_item *it;
 	int        rv;
 
-	if (r->proc == NULL || r->cur != NULL || r->stop_wanted || r->recycle ||
-	    r->stop_after || replica_busy(r->proc) ||
-	    replica_stopping(r->proc) || (it = pool_pop(e)) == NULL)
+	if ((it = pool_pop(e)) == NULL)
 		return false;
-	rv = replica_send(r->proc, it->item->input.data, it->item->input.len,
-	                  it->timeout_ms);
+	rv = replica_send(r->proc, it, it->item->input.data,
+	                  it->item->input.len, it->timeout_ms);
 	if (rv == TROUPE_ESTATE) {
 		/* It is on its way out: the item waits for another. */
 		pool_push(e, it, true);
@@ -422,35 +451,67 @@ pool_rep_take(pool *p, pool_rep *r)
 	}
 	it->rep = r;
 	it->started_ms = troupe_now_ms();
-	r->cur = it;
 	return true;
 }
 
-/* Places queued items of e on its free replicas. */
+/* Places queued items of e on its replicas with room, one at a time to
+ * the one with the fewest outstanding. */
 static void
 pool_place(pool *p, pool_env *e)
 {
-	for (pool_rep *r = p->reps; r != NULL && e->head != NULL; r = r->next)
-		if (r->env == e)
-			(void)pool_rep_take(p, r);
+	while (e->head != NULL) {
+		pool_rep *best = NULL;
+		size_t    least = 0;
+
+		for (pool_rep *r = p->reps; r != NULL; r = r->next) {
+			size_t out;
+
+			if (r->env != e || pool_rep_room(r) == 0)
+				continue;
+			out = replica_outstanding(r->proc);
+			if (best == NULL || out < least) {
+				best = r;
+				least = out;
+			}
+		}
+		if (best == NULL || !pool_rep_take(p, best))
+			return;
+	}
 }
 
 static void
-pool_on_answer(void *arg, replica *proc, const replica_result *res)
+pool_on_answer(void *arg, replica *proc, void *tag, const replica_result *res)
 {
 	pool_rep           *r = arg;
 	pool               *p = r->p;
-	pool_item          *it = r->cur;
+	pool_item          *it = tag;
 	Troupe__ItemReport *rep = NULL;
 	uint32_t            max = r->env->env->max_items;
 
 	p->depth++;
-	r->cur = NULL;
+	if (res->unstarted) {
+		/* Its replica went before starting it: it costs nothing and
+		 * waits for another (pool_on_exit follows and places it). */
+		if (p->shutting) {
+			pool_fail(p, it, res->error);
+		} else {
+			pool_push(r->env, it, true);
+			it->started_ms = 0;
+		}
+		p->depth--;
+		return;
+	}
 	if (res->replied) {
 		r->served++;
 		r->deaths = 0;
 	}
 	if (it != NULL && (rep = pool_report(it)) != NULL) {
+		/* It waited behind others in the replica's stdin: it started
+		 * when it became the current one. */
+		if (res->ran_ms > 0 &&
+		    rep->finished_ms - (int64_t)res->ran_ms > rep->started_ms)
+			rep->started_ms =
+			    rep->finished_ms - (int64_t)res->ran_ms;
 		if (res->ok) {
 			rep->state = TROUPE__ITEM_STATE__ITEM_SUCCEEDED;
 			if (res->len > 0 &&
@@ -467,20 +528,24 @@ pool_on_answer(void *arg, replica *proc, const replica_result *res)
 			report_set_error(rep, res->error, strlen(res->error));
 		}
 	}
-	/* What the replica does next. */
-	if (!replica_stopping(proc)) {
-		if (p->shutting || r->stop_wanted || r->stop_after) {
+	/* What the replica does next, once nothing is outstanding. */
+	if (replica_stopping(proc)) {
+		/* Going: pool_on_exit decides. */
+	} else if (p->shutting || r->stop_wanted || r->stop_after) {
+		if (!replica_busy(proc)) {
 			r->stop_wanted = true;
 			replica_stop(proc, "the replica was stopped");
-		} else if (max > 0 && replica_served(proc) >= max) {
+		}
+	} else if (r->recycle || (max > 0 && replica_served(proc) >= max)) {
+		if (!replica_busy(proc)) {
 			log_debug("replica %s served %" PRIu64
 			          " items: recycling it",
 			          r->id, replica_served(proc));
 			r->recycle = true;
 			replica_stop(proc, "the replica was recycled");
-		} else {
-			pool_place(p, r->env);
 		}
+	} else {
+		pool_place(p, r->env);
 	}
 	if (it != NULL)
 		pool_finish(p, it, rep);
@@ -534,6 +599,9 @@ pool_on_exit(void *arg, replica *proc)
 		          replica_expired(proc) ? "idle past its TTL" : how);
 		pool_rep_unlink(p, r);
 	}
+	/* Items that came back unstarted go to the others. */
+	if (!p->shutting)
+		pool_place(p, e);
 	/* Nothing may wait on a replica that is not coming back. */
 	if (e->n_queued > 0 && !pool_env_has_usable(p, e, NULL)) {
 		snprintf(msg, sizeof(msg),
@@ -704,14 +772,12 @@ pool_cancel(pool *p, pool_item *it)
 
 	if (it->env == NULL)
 		return; /* not ours */
-	if (r == NULL) {
+	if (r == NULL)
 		pool_unqueue(it->env, it);
-	} else {
-		log_debug("replica %s of %s: its item is cancelled: killing it",
+	else if (replica_cancel(r->proc, it))
+		log_debug("replica %s of %s: its current item is cancelled: "
+		          "killing it",
 		          r->id, r->env->key);
-		r->cur = NULL;
-		replica_kill(r->proc, NULL, true);
-	}
 	p->n_items--;
 	it->rep = NULL;
 	it->env = NULL;

@@ -2,14 +2,20 @@
  * The actor replicas of one worker (DESIGN.md, "Actor semantics"; the
  * worker's side of proto/link.proto's ReplicaStart, ReplicaStatus and
  * Shard.env_key): the replicas the scheduler placed here, by id, and per
- * environment a FIFO queue of items that the next idle replica of that
- * environment takes, one item at a time per replica.
+ * environment a FIFO queue of items that the replicas of that environment
+ * take.  A replica works on one item at a time but holds up to
+ * POOL_PIPELINE (pool.c) written ahead to its stdin, each item going to
+ * the replica with the fewest outstanding; none is given more than its
+ * process may still serve under env.max_items.
  *
  * The scheduler decides how many replicas exist and where; the pool keeps
  * each replica id alive as long as it has work:
  *  - a replica that dies with work queued for its environment, is
  *    recycled after env.max_items items, or is killed by a timeout or a
  *    cancellation restarts in place, under the same id;
+ *  - when a replica dies or is killed, only its current item fails (or,
+ *    cancelled, reports nothing); the items written behind it go back to
+ *    the queue, uncharged;
  *  - an idle replica stops at its TTL, and a replica the scheduler stops
  *    is not restarted; either way its id goes from the status list;
  *  - a replica id that dies 3 times in a row without finishing an item is
@@ -52,7 +58,7 @@ typedef struct pool_item {
 	/* The pool's. */
 	struct pool_item *next; /* in its environment's queue */
 	pool_env         *env;
-	pool_rep         *rep; /* serving it; NULL while queued */
+	pool_rep         *rep; /* holding it; NULL while queued */
 	int64_t           started_ms;
 } pool_item;
 
@@ -85,7 +91,7 @@ void pool_free(pool *p);
  * TROUPE_ESTATE after pool_shutdown, TROUPE_ENOMEM. */
 int pool_start(pool *p, const Troupe__ReplicaStart *rs);
 
-/* Stops replica id gracefully, after its item if it has one, for good.
+/* Stops replica id gracefully, after the items it holds, for good.
  * Unknown ids are ignored. */
 void pool_stop(pool *p, const char *id);
 
@@ -98,14 +104,15 @@ void pool_stop(pool *p, const char *id);
 int pool_submit(pool *p, const char *env_key, pool_item *it, char *why,
                 size_t whylen);
 
-/* Takes it back: out of the queue, or its replica is killed (and
- * restarted in place if its environment has more work).  done is not
- * called for it. */
+/* Takes it back: out of the queue; if its replica is working on it, the
+ * replica is killed (and restarted in place if its environment has more
+ * work: the items behind it go back to the queue); if it waits in a
+ * replica's stdin, its answer is dropped.  done is not called for it. */
 void pool_cancel(pool *p, pool_item *it);
 
 /* Fails every queued item with why (system failure), kills the replicas
- * that have an item (which fails with why) and stops the others
- * gracefully; none restarts and nothing new is accepted. */
+ * that hold items (which fail with why) and stops the others gracefully;
+ * none restarts and nothing new is accepted. */
 void pool_shutdown(pool *p, const char *why);
 
 /* Every live replica (not those stopped for good), for a PullRequest:
@@ -117,7 +124,7 @@ int pool_status(pool *p, Troupe__ReplicaStatus ***out, size_t *n);
 /* Replica processes alive (started and not yet exited). */
 size_t pool_procs(const pool *p);
 
-/* Items held: queued or in a replica's hands. */
+/* Items held: queued or held by a replica. */
 size_t pool_items(const pool *p);
 
 #endif

@@ -3,11 +3,19 @@
  *
  * Threading: everything runs on the loop thread that owns the replica.
  * One timer (its child's, child.h) serves every phase, restarted with the
- * callback of the phase: the TTL while idle, the item's timeout while
- * busy, the grace between SIGTERM and SIGKILL while stopping, then the
- * child's wait for the pipes after the exit.  A replica ends when its
- * child does; the last close callback answers an item still in hand and
+ * callback of the phase: the TTL while idle, the current item's timeout
+ * while busy, the grace between SIGTERM and SIGKILL while stopping, then
+ * the child's wait for the pipes after the exit.  The child's idle handle
+ * writes the items sent during a turn of the loop in one go (a write per
+ * item costs a wakeup of the replica per item).  A replica ends when its
+ * child does; the last close callback answers the items outstanding and
  * calls exited.
+ *
+ * The items outstanding are a FIFO ring of slots; the first is the
+ * current one.  A slot whose tag is NULL is not answered: cancelled, or
+ * (the current one) already answered by a timeout or a kill.  Callbacks
+ * may re-enter (send, cancel, stop, kill): a slot is taken off, or its tag
+ * cleared, before its answer is delivered.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -27,6 +35,13 @@
 #define REPLICA_TTL_DEFAULT_S 90
 #define REPLICA_FRAME_SLACK   64 /* an ActorReply's fields beyond output */
 
+/* An item outstanding. */
+typedef struct replica_slot {
+	void    *tag; /* NULL: answered already, or cancelled */
+	uint64_t seq;
+	uint32_t timeout_ms;
+} replica_slot;
+
 struct replica {
 	child      c;
 	uv_loop_t *loop;
@@ -43,10 +58,13 @@ struct replica {
 	unsigned stop_grace_ms;
 	uint64_t ttl_ms;
 
-	/* The item in hand. */
-	bool     busy;
-	uint64_t seq;
-	uint32_t timeout_ms;
+	/* The items outstanding, oldest (the current one) first. */
+	replica_slot *q;
+	size_t        q_head, q_len, q_cap;
+	uint64_t      seq;   /* the last one sent */
+	uint64_t      since; /* uv_now when the current one became so */
+	uint8_t      *wbuf;  /* items sent, not yet written */
+	size_t        w_len, w_cap;
 
 	uint8_t *inbuf; /* stdout not yet answered */
 	size_t   in_len, in_cap;
@@ -60,6 +78,52 @@ struct replica {
 };
 
 static void replica_idle(replica *r);
+
+/* The ring of slots. */
+
+static replica_slot *
+replica_slot_at(replica *r, size_t i)
+{
+	return &r->q[(r->q_head + i) % r->q_cap];
+}
+
+static int
+replica_slot_push(replica *r, const replica_slot *s)
+{
+	if (r->q_len == r->q_cap) {
+		size_t        cap = r->q_cap > 0 ? r->q_cap * 2 : 16;
+		replica_slot *q = malloc(cap * sizeof(*q));
+
+		if (q == NULL)
+			return TROUPE_ENOMEM;
+		for (size_t i = 0; i < r->q_len; i++)
+			q[i] = *replica_slot_at(r, i);
+		free(r->q);
+		r->q = q;
+		r->q_cap = cap;
+		r->q_head = 0;
+	}
+	r->q[(r->q_head + r->q_len) % r->q_cap] = *s;
+	r->q_len++;
+	return 0;
+}
+
+static replica_slot
+replica_slot_shift(replica *r)
+{
+	replica_slot s = r->q[r->q_head];
+
+	r->q_head = (r->q_head + 1) % r->q_cap;
+	r->q_len--;
+	return s;
+}
+
+static replica_slot
+replica_slot_pop(replica *r)
+{
+	r->q_len--;
+	return *replica_slot_at(r, r->q_len);
+}
 
 /* Getters. */
 
@@ -76,14 +140,20 @@ replica_state(const replica *r)
 		return TROUPE__REPLICA_STATE__REPLICA_STOPPING;
 	if (r->served == 0)
 		return TROUPE__REPLICA_STATE__REPLICA_BOOTING;
-	return r->busy ? TROUPE__REPLICA_STATE__REPLICA_BUSY
-	               : TROUPE__REPLICA_STATE__REPLICA_IDLE;
+	return r->q_len > 0 ? TROUPE__REPLICA_STATE__REPLICA_BUSY
+	                    : TROUPE__REPLICA_STATE__REPLICA_IDLE;
 }
 
 bool
 replica_busy(const replica *r)
 {
-	return r->busy;
+	return r->q_len > 0;
+}
+
+size_t
+replica_outstanding(const replica *r)
+{
+	return r->q_len;
 }
 
 bool
@@ -109,7 +179,7 @@ replica_idle_ms_left(const replica *r)
 {
 	uint64_t idle;
 
-	if (r->busy || replica_stopping(r))
+	if (r->q_len > 0 || replica_stopping(r))
 		return 0;
 	idle = uv_now(r->loop) - r->idle_since;
 	if (idle >= r->ttl_ms)
@@ -154,22 +224,25 @@ replica_id(const replica *r)
 
 /* Ending. */
 
-static void
-replica_answer(replica *r, const replica_result *res)
+static uint64_t
+replica_ran(const replica *r)
 {
-	r->busy = false;
-	r->answered(r->arg, r, res);
+	return uv_now(r->loop) - r->since;
 }
 
-/* Answers the item in hand as died: why we stopped it, or what killed it
- * with the stderr tail. */
+/* Answers the items outstanding of a replica that is gone: the current one
+ * as died (why we stopped it, or what killed it with the stderr tail), the
+ * others as unstarted, the newest first (so that a caller putting each
+ * back at the front of a queue keeps their order). */
 static void
-replica_answer_died(replica *r)
+replica_answer_gone(replica *r)
 {
 	replica_result res = {0};
 	char           how[64], tail[CHILD_STDERR_TAIL];
-	char          *msg = NULL;
+	char          *msg = NULL, *behind = NULL;
 
+	if (r->q_len == 0)
+		return;
 	res.system_failure = true;
 	res.exit_code = replica_exit_code(r);
 	if (r->requested && r->fail_why != NULL) {
@@ -182,7 +255,27 @@ replica_answer_died(replica *r)
 			msg = NULL;
 		res.error = msg != NULL ? msg : "the replica died";
 	}
-	replica_answer(r, &res);
+	if (asprintf(&behind, "replica %s went before it started the item",
+	             r->id) < 0)
+		behind = NULL;
+	while (r->q_len > 1) {
+		replica_result un = res;
+		replica_slot   s = replica_slot_pop(r);
+
+		un.unstarted = true;
+		if (r->fail_why == NULL || !r->requested)
+			un.error = behind != NULL ? behind : "the replica went";
+		if (s.tag != NULL)
+			r->answered(r->arg, r, s.tag, &un);
+	}
+	if (r->q_len == 1) {
+		replica_slot s = replica_slot_shift(r);
+
+		res.ran_ms = replica_ran(r);
+		if (s.tag != NULL)
+			r->answered(r->arg, r, s.tag, &res);
+	}
+	free(behind);
 	free(msg);
 }
 
@@ -192,9 +285,14 @@ replica_closed(void *owner)
 {
 	replica *r = owner;
 
-	if (r->busy)
-		replica_answer_died(r);
+	/* Nothing sent from here on is written: a callback's re-entrant
+	 * replica_send finds it stopping. */
+	r->stopping = true;
+	while (r->q_len > 0)
+		replica_answer_gone(r);
 	r->exited(r->arg, r);
+	free(r->q);
+	free(r->wbuf);
 	free(r->inbuf);
 	free(r->fail_why);
 	free(r->id);
@@ -248,26 +346,52 @@ replica_kill(replica *r, const char *why, bool abandon)
 	if (r == NULL || r->c.exited)
 		return;
 	r->requested = true;
-	if (abandon)
-		r->busy = false;
-	else
+	if (abandon && r->q_len > 0)
+		replica_slot_at(r, 0)->tag = NULL;
+	else if (!abandon)
 		replica_set_why(r, why);
 	replica_begin_stop(r);
 	child_killpg(&r->c, SIGKILL);
 }
 
+bool
+replica_cancel(replica *r, void *tag)
+{
+	if (r == NULL || tag == NULL)
+		return false;
+	for (size_t i = 0; i < r->q_len; i++) {
+		replica_slot *s = replica_slot_at(r, i);
+
+		if (s->tag != tag)
+			continue;
+		if (i == 0 && !r->c.exited) {
+			/* It is working on it: the process goes. */
+			replica_kill(r, NULL, true);
+			return true;
+		}
+		s->tag = NULL; /* the answer will be dropped */
+		return false;
+	}
+	return false;
+}
+
 /* The replica cannot go on (it broke the protocol, answered too much, or
- * closed a pipe while alive): kill it.  An item in hand fails with why:
- * as the item's failure when user, else as the replica's death. */
+ * closed a pipe while alive): kill it.  The current item fails with why:
+ * at once as the item's failure when user, else at the exit as the
+ * replica's death; the items behind it come back unstarted at the exit. */
 static void
 replica_broken(replica *r, const char *why, bool user)
 {
 	replica_result res = {0};
 
-	if (r->busy && user) {
-		replica_kill(r, NULL, true);
+	if (r->q_len > 0 && user) {
+		void *tag = replica_slot_at(r, 0)->tag;
+
+		res.ran_ms = replica_ran(r);
+		replica_kill(r, NULL, true); /* clears the tag */
 		res.error = why;
-		replica_answer(r, &res);
+		if (tag != NULL)
+			r->answered(r->arg, r, tag, &res);
 		return;
 	}
 	if (!r->stopping && !r->c.exited) {
@@ -285,7 +409,7 @@ replica_ttl_cb(uv_timer_t *t)
 {
 	replica *r = child_owner(t);
 
-	if (r->busy || r->stopping)
+	if (r->q_len > 0 || r->stopping)
 		return;
 	log_debug("replica %s: idle for %" PRIu64 " ms: stopping", r->id,
 	          r->ttl_ms);
@@ -300,11 +424,30 @@ replica_timeout_cb(uv_timer_t *t)
 	replica *r = child_owner(t);
 	char     why[64];
 
-	if (!r->busy)
+	if (r->q_len == 0)
 		return;
 	snprintf(why, sizeof(why), "timed out after %" PRIu32 " ms",
-	         r->timeout_ms);
+	         replica_slot_at(r, 0)->timeout_ms);
 	replica_broken(r, why, true);
+}
+
+/* The current item changed (or there is none): its timeout from now, or
+ * the TTL. */
+static void
+replica_current(replica *r)
+{
+	uint32_t ms;
+
+	r->since = uv_now(r->loop);
+	if (r->stopping || r->c.exited)
+		return;
+	uv_timer_stop(&r->c.timer);
+	if (r->q_len == 0) {
+		replica_idle(r);
+		return;
+	}
+	if ((ms = replica_slot_at(r, 0)->timeout_ms) > 0)
+		uv_timer_start(&r->c.timer, replica_timeout_cb, ms, 0);
 }
 
 static void
@@ -328,115 +471,123 @@ replica_exit(void *owner)
 
 /* Answers. */
 
-static void
-replica_answer_ok(replica *r, const uint8_t *out, size_t len)
+/* The current item was answered (res: ok or a frames error): the next one
+ * becomes current, then res goes to the caller (a cancelled item's with a
+ * NULL tag).  Returns whether the caller may go on reading answers (it
+ * may have stopped or killed the replica meanwhile). */
+static bool
+replica_answer_current(replica *r, replica_result *res)
 {
-	replica_result res = {0};
+	replica_slot s = replica_slot_shift(r);
 
-	res.ok = true;
-	res.replied = true;
-	res.output = out;
-	res.len = len;
+	res->replied = true;
+	res->ran_ms = replica_ran(r);
 	r->served++;
-	uv_timer_stop(&r->c.timer);
-	replica_idle(r);
-	replica_answer(r, &res);
+	replica_current(r);
+	r->answered(r->arg, r, s.tag, res);
+	return !r->stopping && !r->c.exited;
 }
 
-static void
-replica_answer_error(replica *r, const char *error)
+/* Lines: each "\n" ends the answer of the current item.  Returns how many
+ * bytes of inbuf were used; *more: go on reading answers. */
+static size_t
+replica_lines(replica *r, size_t from, bool *more)
 {
-	replica_result res = {0};
+	size_t off = 0;
 
-	res.error = error;
-	res.replied = true;
-	r->served++;
-	uv_timer_stop(&r->c.timer);
-	replica_idle(r);
-	replica_answer(r, &res);
+	*more = true;
+	while (r->q_len > 0) {
+		uint8_t *nl = memchr(r->inbuf + from, '\n', r->in_len - from);
+		replica_result res = {0};
+		bool           last = r->q_len == 1;
+
+		if (nl == NULL)
+			break;
+		res.ok = true;
+		res.output = r->inbuf + off;
+		res.len = (size_t)(nl - (r->inbuf + off));
+		off = from = (size_t)(nl - r->inbuf) + 1;
+		if (!replica_answer_current(r, &res) || last) {
+			/* What follows the last answer no item asked for (an
+			 * item sent during the callback has its own). */
+			*more = false;
+			break;
+		}
+	}
+	return off;
 }
 
-/* Lines: the first "\n" ends the answer; the rest is dropped. */
-static void
-replica_lines(replica *r, size_t from)
+/* Frames: one ActorReply per item, echoing its seq.  As replica_lines;
+ * *why is set when the replica broke the protocol. */
+static size_t
+replica_frames(replica *r, bool *more, char *why, size_t whylen)
 {
-	uint8_t *nl = memchr(r->inbuf + from, '\n', r->in_len - from);
-	char     why[96];
+	size_t off = 0;
 
-	if (nl != NULL) {
-		size_t len = (size_t)(nl - r->inbuf);
+	*more = true;
+	while (r->q_len > 0) {
+		Troupe__ActorReply *rep = NULL;
+		replica_result      res = {0};
+		uint64_t            want = replica_slot_at(r, 0)->seq;
+		size_t              hl = 0, ml = 0;
+		bool                last = r->q_len == 1, go;
+		int                 rv;
 
-		r->in_len = 0;
-		replica_answer_ok(r, r->inbuf, len);
-		return;
-	}
-	if (r->in_len > r->max_output) {
-		snprintf(why, sizeof(why),
-		         "output exceeds the limit of %zu bytes",
-		         r->max_output);
-		uv_read_stop((uv_stream_t *)&r->c.out);
-		replica_broken(r, why, true);
-	}
-}
-
-/* Frames: one ActorReply echoing the request's seq. */
-static void
-replica_frames(replica *r)
-{
-	Troupe__ActorReply *rep = NULL;
-	size_t              hl = 0, ml = 0;
-	char                why[160];
-	int                 rv;
-
-	rv = troupe_frame_header(r->inbuf, r->in_len, r->max_in, &hl, &ml);
-	if (rv == TROUPE_EFULL) {
-		snprintf(why, sizeof(why),
-		         "output exceeds the limit of %zu bytes",
-		         r->max_output);
-		goto broken;
-	}
-	if (rv != 0) {
-		snprintf(why, sizeof(why),
-		         "replica %s broke the frames protocol: a bad length "
-		         "prefix",
-		         r->id);
-		goto broken;
-	}
-	if (hl == 0 || r->in_len < hl + ml)
-		return; /* more to come */
-	rep = troupe__actor_reply__unpack(NULL, ml, r->inbuf + hl);
-	if (rep == NULL || rep->seq != r->seq) {
-		if (rep == NULL)
+		rv = troupe_frame_header(r->inbuf + off, r->in_len - off,
+		                         r->max_in, &hl, &ml);
+		if (rv == TROUPE_EFULL) {
+			snprintf(why, whylen,
+			         "output exceeds the limit of %zu bytes",
+			         r->max_output);
+			break;
+		}
+		if (rv != 0) {
+			snprintf(why, whylen,
+			         "replica %s broke the frames protocol: a bad "
+			         "length prefix",
+			         r->id);
+			break;
+		}
+		if (hl == 0 || r->in_len - off < hl + ml)
+			break; /* more to come */
+		rep =
+		    troupe__actor_reply__unpack(NULL, ml, r->inbuf + off + hl);
+		if (rep == NULL) {
 			snprintf(
-			    why, sizeof(why),
+			    why, whylen,
 			    "replica %s broke the frames protocol: a reply "
 			    "that is not an ActorReply",
 			    r->id);
-		else
-			snprintf(why, sizeof(why),
+			break;
+		}
+		if (rep->seq != want) {
+			snprintf(why, whylen,
 			         "replica %s broke the frames protocol: reply "
 			         "%" PRIu64 " to request %" PRIu64,
-			         r->id, rep->seq, r->seq);
-		if (rep != NULL)
+			         r->id, rep->seq, want);
 			troupe__actor_reply__free_unpacked(rep, NULL);
-		goto broken;
+			break;
+		}
+		off += hl + ml;
+		if (rep->result_case == TROUPE__ACTOR_REPLY__RESULT_ERROR) {
+			res.error = rep->error[0] != '\0' ? rep->error
+			                                  : "the actor failed";
+		} else {
+			res.ok = true;
+			if (rep->result_case ==
+			    TROUPE__ACTOR_REPLY__RESULT_OUTPUT) {
+				res.output = rep->output.data;
+				res.len = rep->output.len;
+			}
+		}
+		go = replica_answer_current(r, &res);
+		troupe__actor_reply__free_unpacked(rep, NULL);
+		if (!go || last) {
+			*more = false;
+			break;
+		}
 	}
-	r->in_len = 0;
-	if (rep->result_case == TROUPE__ACTOR_REPLY__RESULT_ERROR) {
-		const char *e =
-		    rep->error[0] != '\0' ? rep->error : "the actor failed";
-
-		replica_answer_error(r, e);
-	} else if (rep->result_case == TROUPE__ACTOR_REPLY__RESULT_OUTPUT) {
-		replica_answer_ok(r, rep->output.data, rep->output.len);
-	} else {
-		replica_answer_ok(r, NULL, 0);
-	}
-	troupe__actor_reply__free_unpacked(rep, NULL);
-	return;
-broken:
-	uv_read_stop((uv_stream_t *)&r->c.out);
-	replica_broken(r, why, true);
+	return off;
 }
 
 static void
@@ -451,7 +602,9 @@ static void
 replica_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	replica *r = child_owner(s);
-	size_t   from = r->in_len;
+	size_t   from = r->in_len, used;
+	bool     more;
+	char     why[160];
 
 	if (n == 0)
 		return;
@@ -464,16 +617,36 @@ replica_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		child_out_end(&r->c);
 		return;
 	}
-	if (!r->busy || r->stopping) {
+	if (r->q_len == 0 || r->stopping) {
 		r->in_len = 0; /* no item asked for this */
 		return;
 	}
 	r->in_len += (size_t)n;
+	why[0] = '\0';
 	if (r->frames)
-		replica_frames(r);
+		used = replica_frames(r, &more, why, sizeof(why));
 	else
-		replica_lines(r, from);
+		used = replica_lines(r, from, &more);
+	if (!more || r->q_len == 0 || r->stopping || r->c.exited) {
+		r->in_len = 0;
+		return;
+	}
+	/* Keep the start of the next answer. */
+	if (used > 0) {
+		memmove(r->inbuf, r->inbuf + used, r->in_len - used);
+		r->in_len -= used;
+	}
+	if (why[0] == '\0' && !r->frames && r->in_len > r->max_output)
+		snprintf(why, sizeof(why),
+		         "output exceeds the limit of %zu bytes",
+		         r->max_output);
+	if (why[0] != '\0') {
+		uv_read_stop((uv_stream_t *)&r->c.out);
+		replica_broken(r, why, true);
+	}
 }
+
+/* Writes. */
 
 /* One write to stdin with its bytes; freed by its callback (which libuv
  * calls, with UV_ECANCELED, for writes still pending when stdin closes). */
@@ -494,54 +667,109 @@ replica_write_cb(uv_write_t *w, int status)
 		replica_broken(r, "it closed its stdin", false);
 }
 
-int
-replica_send(replica *r, const uint8_t *input, size_t len, uint32_t timeout_ms)
+/* Writes what was sent during the last turn of the loop: as much as the
+ * pipe takes now, the rest queued to libuv. */
+static void
+replica_flush_cb(uv_idle_t *h)
 {
+	replica       *r = child_owner(h);
 	replica_write *w = NULL;
-	uint8_t       *frame = NULL;
-	size_t         n = 0;
 	uv_buf_t       b;
+	size_t         done = 0;
 	int            rv;
 
-	if (r->busy || r->stopping || r->c.exited)
+	uv_idle_stop(h);
+	if (r->w_len == 0 || r->stopping || r->c.exited) {
+		r->w_len = 0;
+		return;
+	}
+	b = uv_buf_init((char *)r->wbuf, (unsigned)r->w_len);
+	rv = uv_try_write((uv_stream_t *)&r->c.in, &b, 1);
+	if (rv > 0)
+		done = (size_t)rv;
+	else if (rv != UV_EAGAIN)
+		goto broken;
+	if (done < r->w_len) {
+		size_t n = r->w_len - done;
+
+		if ((w = malloc(sizeof(*w) + n)) == NULL)
+			goto broken;
+		memcpy(w->data, r->wbuf + done, n);
+		w->req.data = r;
+		b = uv_buf_init((char *)w->data, (unsigned)n);
+		if (uv_write(&w->req, (uv_stream_t *)&r->c.in, &b, 1,
+		             replica_write_cb) != 0) {
+			free(w);
+			goto broken;
+		}
+	}
+	r->w_len = 0;
+	return;
+broken:
+	r->w_len = 0;
+	replica_broken(r, "cannot write to its stdin", false);
+}
+
+/* Appends n bytes for stdin (p NULL: a "\n"). */
+static int
+replica_wbuf_add(replica *r, const uint8_t *p, size_t n)
+{
+	if (r->w_cap - r->w_len < n) {
+		size_t   cap = r->w_cap > 0 ? r->w_cap : 4096;
+		uint8_t *b;
+
+		while (cap - r->w_len < n)
+			cap *= 2;
+		if ((b = realloc(r->wbuf, cap)) == NULL)
+			return TROUPE_ENOMEM;
+		r->wbuf = b;
+		r->w_cap = cap;
+	}
+	if (n > 0)
+		memcpy(r->wbuf + r->w_len, p, n);
+	r->w_len += n;
+	return 0;
+}
+
+int
+replica_send(replica *r, void *tag, const uint8_t *input, size_t len,
+             uint32_t timeout_ms)
+{
+	replica_slot s = {
+	    .tag = tag, .seq = r->seq + 1, .timeout_ms = timeout_ms};
+	size_t   mark = r->w_len;
+	uint8_t *frame = NULL;
+	size_t   n = 0;
+	int      rv;
+
+	if (tag == NULL)
+		return TROUPE_EINVAL;
+	if (r->stopping || r->c.exited)
 		return TROUPE_ESTATE;
 	if (r->frames) {
 		Troupe__ActorRequest req;
 
 		troupe__actor_request__init(&req);
-		req.seq = r->seq + 1;
+		req.seq = s.seq;
 		req.input.data = (uint8_t *)input;
 		req.input.len = len;
 		if ((rv = troupe_frame_encode(&req.base, &frame, &n)) != 0)
 			return rv;
-		if ((w = malloc(sizeof(*w) + n)) != NULL)
-			memcpy(w->data, frame, n);
+		rv = replica_wbuf_add(r, frame, n);
 		free(frame);
-	} else {
-		n = len + 1;
-		if ((w = malloc(sizeof(*w) + n)) != NULL) {
-			if (len > 0)
-				memcpy(w->data, input, len);
-			w->data[len] = '\n';
-		}
+	} else if ((rv = replica_wbuf_add(r, input, len)) == 0) {
+		rv = replica_wbuf_add(r, (const uint8_t *)"\n", 1);
 	}
-	if (w == NULL)
-		return TROUPE_ENOMEM;
-	w->req.data = r;
-	b = uv_buf_init((char *)w->data, (unsigned)n);
-	if (uv_write(&w->req, (uv_stream_t *)&r->c.in, &b, 1,
-	             replica_write_cb) != 0) {
-		/* stdin is gone: it is dying; the exit will tell. */
-		free(w);
-		return TROUPE_ESTATE;
+	if (rv == 0)
+		rv = replica_slot_push(r, &s);
+	if (rv != 0) {
+		r->w_len = mark;
+		return rv;
 	}
-	r->seq++;
-	r->busy = true;
-	r->in_len = 0;
-	r->timeout_ms = timeout_ms;
-	uv_timer_stop(&r->c.timer);
-	if (timeout_ms > 0)
-		uv_timer_start(&r->c.timer, replica_timeout_cb, timeout_ms, 0);
+	r->seq = s.seq;
+	if (r->q_len == 1)
+		replica_current(r);
+	uv_idle_start(&r->c.idle, replica_flush_cb);
 	return 0;
 }
 

@@ -4,8 +4,12 @@
  * serving many items, the TTL, recycling after max_items, a crash in the
  * middle of an item, a crash loop, per-item timeouts, cancellation, the
  * frames protocol with binary data and per-item errors, the memory cap,
- * restarts of ids the scheduler still counts, and shutting down.  Every
- * wait is bounded.
+ * restarts of ids the scheduler still counts, and shutting down; and the
+ * pipelined transport: several items written ahead to one replica,
+ * answered in order and spread over the replicas, a timeout counted from
+ * when an item becomes current, a timeout or a crash with items queued
+ * behind (they run again, uncharged), a cancelled queued item.  Every wait
+ * is bounded.
  */
 #include <errno.h>
 #include <limits.h>
@@ -730,6 +734,215 @@ test_shutdown(void **state)
 	tp_free(t);
 }
 
+/* Pipelining: items are written ahead, several at once, and the answers
+ * are matched in order.  The actor waits before its first read, then says
+ * for each item how many more it had already received behind it. */
+static void
+test_pipelined_in_order(void **state)
+{
+	tp  *t = tp_new(true);
+	char in[16], want[32];
+	int  pid;
+
+	tp_start(t, "r-1", "env",
+	         &(tp_env){.cmd = "python3 -c 'import os, sys, time\n"
+	                          "time.sleep(0.3)\n"
+	                          "buf = b\"\"\n"
+	                          "while True:\n"
+	                          "    d = os.read(0, 65536)\n"
+	                          "    if not d: break\n"
+	                          "    buf += d\n"
+	                          "    while b\"\\n\" in buf:\n"
+	                          "        l, buf = buf.split(b\"\\n\", 1)\n"
+	                          "        sys.stdout.write(\"%s:%d\\n\" % "
+	                          "(l.decode(), buf.count(b\"\\n\")))\n"
+	                          "        sys.stdout.flush()'"});
+	pid = tp_pid(t, "r-1");
+	for (int i = 0; i < 8; i++) {
+		snprintf(in, sizeof(in), "i%d", i);
+		tp_submit(t, "env", i, in, 0);
+	}
+	tp_wait_reports(t, 8);
+	/* The first read took all eight. */
+	tp_assert_ok(t, 0, "i0:7");
+	for (int i = 0; i < 8; i++) {
+		const Troupe__ItemReport *r = tp_rep(t, i);
+
+		snprintf(want, sizeof(want), "i%d:", i);
+		assert_int_equal(r->state, TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
+		assert_true(r->output.len > strlen(want));
+		assert_memory_equal(r->output.data, want, strlen(want));
+	}
+	assert_int_equal(tp_pid(t, "r-1"), pid);
+	assert_int_equal(tp_status(t, "r-1", NULL)->items_served, 8);
+	tp_free(t);
+}
+
+/* Items go to the replica with the fewest outstanding: two replicas share
+ * four items two and two (each answers with its shell's pid); a replica
+ * with items outstanding has no TTL running. */
+static void
+test_pipelined_spread(void **state)
+{
+	tp         *t = tp_new(true);
+	const char *cmd = "while read x; do sleep 0.2; echo $$; done";
+	int         out[4], same = 0;
+
+	tp_start(t, "r-1", "env", &(tp_env){.cmd = cmd});
+	tp_start(t, "r-2", "env", &(tp_env){.cmd = cmd});
+	for (int i = 0; i < 4; i++)
+		tp_submit(t, "env", i, "x", 0);
+	tp_wait_reports(t, 2);
+	assert_int_equal(tp_status(t, "r-1", NULL)->idle_ms_left, 0);
+	assert_int_equal(tp_status(t, "r-2", NULL)->idle_ms_left, 0);
+	tp_wait_reports(t, 4);
+	for (int i = 0; i < 4; i++) {
+		const Troupe__ItemReport *r = tp_rep(t, i);
+		char                      buf[32];
+
+		assert_int_equal(r->state, TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
+		assert_true(r->output.len > 0 && r->output.len < sizeof(buf));
+		memcpy(buf, r->output.data, r->output.len);
+		buf[r->output.len] = '\0';
+		out[i] = atoi(buf);
+		assert_true(out[i] > 0);
+	}
+	/* Two pids, each twice: of the 6 pairs, 2 agree. */
+	for (int i = 0; i < 4; i++)
+		for (int k = i + 1; k < 4; k++)
+			same += out[i] == out[k];
+	assert_int_equal(same, 2);
+	assert_int_equal(tp_status(t, "r-1", NULL)->items_served, 2);
+	assert_int_equal(tp_status(t, "r-2", NULL)->items_served, 2);
+	tp_free(t);
+}
+
+/* An item's timeout runs from when the replica can start it, not from
+ * when it was written: three items of 0.4 s each, all written at once,
+ * with a timeout of 0.7 s each, all succeed. */
+static void
+test_pipelined_timeout_from_current(void **state)
+{
+	tp *t = tp_new(true);
+	int pid;
+
+	tp_start(t, "r-1", "env",
+	         &(tp_env){.cmd = "while read x; do sleep 0.4; echo \"r$x\"; "
+	                          "done"});
+	pid = tp_pid(t, "r-1");
+	tp_submit(t, "env", 0, "a", 700);
+	tp_submit(t, "env", 1, "b", 700);
+	tp_submit(t, "env", 2, "c", 700);
+	tp_wait_reports(t, 3);
+	tp_assert_ok(t, 0, "ra");
+	tp_assert_ok(t, 1, "rb");
+	tp_assert_ok(t, 2, "rc");
+	/* Each started when the one before it ended. */
+	assert_true(tp_rep(t, 2)->started_ms >= tp_rep(t, 0)->finished_ms);
+	assert_int_equal(tp_pid(t, "r-1"), pid);
+	tp_free(t);
+}
+
+/* The second item outstanding times out: it alone fails (its own
+ * failure); the replica is replaced and the items written behind it run
+ * on the new process, uncharged (no report but their success). */
+static void
+test_pipelined_timeout_second(void **state)
+{
+	tp *t = tp_new(true);
+	int pid0;
+
+	tp_start(t, "r-1", "env",
+	         &(tp_env){.cmd = "while read x; do [ \"$x\" = slow ] && "
+	                          "sleep 30; echo \"r$x\"; done"});
+	pid0 = tp_pid(t, "r-1");
+	tp_submit(t, "env", 0, "a", 300);
+	tp_submit(t, "env", 1, "slow", 300);
+	tp_submit(t, "env", 2, "b", 300);
+	tp_submit(t, "env", 3, "c", 300);
+	tp_wait_reports(t, 4);
+	tp_assert_ok(t, 0, "ra");
+	tp_assert_failed(t, 1, false, "timed out after 300 ms");
+	tp_assert_ok(t, 2, "rb");
+	tp_assert_ok(t, 3, "rc");
+	assert_int_not_equal(tp_pid(t, "r-1"), pid0);
+	assert_false(tp_group_alive(pid0));
+	assert_int_equal(pool_items(t->p), 0);
+	tp_free(t);
+}
+
+/* A crash with items queued behind the current one: the current one fails
+ * as a system failure, those behind run again on the replacement; a
+ * crash that kills several replicas' worth of items does not count
+ * against the id (it is not given up). */
+static void
+test_pipelined_crash_with_queue(void **state)
+{
+	tp  *t = tp_new(true);
+	char in[16], want[16];
+	int  pid0;
+
+	tp_start(t, "r-1", "env",
+	         &(tp_env){.cmd = "while read x; do case $x in die*) echo "
+	                          "\"dying on $x\" >&2; exit 7;; esac; echo "
+	                          "\"r$x\"; done"});
+	pid0 = tp_pid(t, "r-1");
+	tp_submit(t, "env", 0, "a", 0);
+	tp_submit(t, "env", 1, "die1", 0);
+	for (int i = 2; i < 10; i++) {
+		snprintf(in, sizeof(in), "%d", i);
+		tp_submit(t, "env", i, in, 0);
+	}
+	tp_submit(t, "env", 10, "die2", 0);
+	tp_submit(t, "env", 11, "z", 0);
+	tp_wait_reports(t, 12);
+	tp_assert_ok(t, 0, "ra");
+	tp_assert_failed(t, 1, true,
+	                 "replica r-1 died (exit 7): dying on die1");
+	for (int i = 2; i < 10; i++) {
+		snprintf(want, sizeof(want), "r%d", i);
+		tp_assert_ok(t, i, want);
+	}
+	tp_assert_failed(t, 10, true, "dying on die2");
+	tp_assert_ok(t, 11, "rz");
+	assert_int_not_equal(tp_pid(t, "r-1"), pid0);
+	assert_int_equal(pool_procs(t->p), 1);
+	assert_int_equal(pool_items(t->p), 0);
+	tp_free(t);
+}
+
+/* A cancelled item waiting behind the current one: no report, and the
+ * replica is not killed; the items around it succeed. */
+static void
+test_pipelined_cancel_queued(void **state)
+{
+	tp *t = tp_new(true);
+	int pid;
+
+	tp_start(t, "r-1", "env",
+	         &(tp_env){.cmd = "while read x; do sleep 0.2; echo \"r$x\"; "
+	                          "done"});
+	pid = tp_pid(t, "r-1");
+	tp_submit(t, "env", 0, "a", 0);
+	tp_submit(t, "env", 1, "b", 0);
+	tp_submit(t, "env", 2, "c", 0);
+	(void)tp_until(t, tp_never, NULL, 50); /* written */
+	pool_cancel(t->p, &t->items[1].pi);
+	assert_int_equal(pool_items(t->p), 2);
+	tp_wait_reports(t, 2);
+	tp_assert_ok(t, 0, "ra");
+	tp_assert_ok(t, 2, "rc");
+	assert_null(t->reps[1]);
+	assert_int_equal(tp_pid(t, "r-1"), pid);
+	/* Nothing more comes for the cancelled one. */
+	(void)tp_until(t, tp_never, NULL, 300);
+	assert_null(t->reps[1]);
+	assert_int_equal(t->n_reps, 2);
+	assert_int_equal(tp_status(t, "r-1", NULL)->state,
+	                 TROUPE__REPLICA_STATE__REPLICA_IDLE);
+	tp_free(t);
+}
+
 int
 main(void)
 {
@@ -748,6 +961,12 @@ main(void)
 	    cmocka_unit_test(test_restart_listed_id),
 	    cmocka_unit_test(test_stop_after_item),
 	    cmocka_unit_test(test_shutdown),
+	    cmocka_unit_test(test_pipelined_in_order),
+	    cmocka_unit_test(test_pipelined_spread),
+	    cmocka_unit_test(test_pipelined_timeout_from_current),
+	    cmocka_unit_test(test_pipelined_timeout_second),
+	    cmocka_unit_test(test_pipelined_crash_with_queue),
+	    cmocka_unit_test(test_pipelined_cancel_queued),
 	};
 	char *slash;
 
