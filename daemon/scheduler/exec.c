@@ -253,6 +253,22 @@ exec_cool(exec *e, uint32_t k)
 	exec_chunk_drop(c, CHUNK_COLD);
 }
 
+/* Adds chunk k (the next one) of n items, all PENDING, as cold: a
+ * restart reads only what ran already. */
+static int
+exec_add_cold(exec *e, uint32_t k, uint32_t n)
+{
+	chunk *c = exec_chunk(e, k);
+
+	if (c == NULL)
+		return TROUPE_ENOMEM;
+	exec_chunk_drop(c, CHUNK_COLD);
+	c->n = n;
+	e->total += n;
+	e->n_pending += n;
+	return 0;
+}
+
 /* Reads cold chunk k's inputs back; its items are all PENDING. */
 static int
 exec_warm(store *st, exec *e, uint32_t k)
@@ -871,7 +887,23 @@ exec_load(store *st, Troupe__Execution *row, exec **out)
 		Troupe__ChunkResults *res = NULL;
 		exec_loading          ld = {.e = e, .k = k};
 
-		if ((rv = store_get_chunk(st, e->id, k, &in, &res)) != 0)
+		uint64_t n = row->total - (uint64_t)k * STORE_CHUNK_ITEMS;
+		bool     deltas = false;
+
+		if (n > STORE_CHUNK_ITEMS)
+			n = STORE_CHUNK_ITEMS;
+		if ((rv = store_get_chunk(st, e->id, k, NULL, &res)) != 0 ||
+		    (res == NULL &&
+		     (rv = store_has_deltas(st, e->id, k, &deltas)) != 0))
+			goto fail;
+		/* Never dispatched: it stays in the store until its turn. */
+		if (res == NULL && !deltas &&
+		    (n == STORE_CHUNK_ITEMS || e->sealed)) {
+			if ((rv = exec_add_cold(e, k, (uint32_t)n)) != 0)
+				goto fail;
+			continue;
+		}
+		if ((rv = store_get_chunk(st, e->id, k, &in, NULL)) != 0)
 			goto fail;
 		rv = in != NULL ? exec_append(e, in->items, in->n_items)
 		                : TROUPE_EIO;

@@ -33,6 +33,7 @@ enum store_stmt_id {
 	STORE_DELTA_PUT,
 	STORE_DELTA_LIST,
 	STORE_DELTA_DROP,
+	STORE_DELTA_ANY,
 	STORE_TASK_INSERT,
 	STORE_TASK_UPSERT,
 	STORE_TASK_GET,
@@ -83,6 +84,8 @@ static const char *const store_sql[STORE_NSTMT] = {
                          "WHERE exec_id = ?1 AND chunk = ?2 ORDER BY seq",
     [STORE_DELTA_DROP] = "DELETE FROM result_deltas "
                          "WHERE exec_id = ?1 AND chunk = ?2",
+    [STORE_DELTA_ANY] = "SELECT 1 FROM result_deltas "
+                        "WHERE exec_id = ?1 AND chunk = ?2 LIMIT 1",
     [STORE_TASK_INSERT] = "INSERT INTO tasks(name, body) VALUES(?1, ?2)",
     [STORE_TASK_UPSERT] =
         "INSERT INTO tasks(name, body) VALUES(?1, ?2) "
@@ -751,6 +754,22 @@ store_delta_row(void *ctx, int64_t seq, ProtobufCMessage *m)
 	store_delta_ctx *c = ctx;
 
 	return c->cb(c->arg, (uint32_t)seq, (Troupe__ChunkResults *)m);
+}
+
+int
+store_has_deltas(store *s, const char *id, uint32_t chunk, bool *out)
+{
+	sqlite3_stmt *st = s->st[STORE_DELTA_ANY];
+	int           rc;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, chunk);
+	rc = sqlite3_step(st);
+	store_done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(s, rc);
+	*out = rc == SQLITE_ROW;
+	return 0;
 }
 
 int

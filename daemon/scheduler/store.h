@@ -26,6 +26,7 @@
 #ifndef TROUPE_STORE_H
 #define TROUPE_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "api.pb-c.h"
@@ -94,6 +95,7 @@ typedef int (*store_delta_cb)(void *arg, uint32_t seq,
 int store_put_delta(store *s, const char *id, uint32_t chunk, uint32_t seq,
                     const Troupe__ChunkResults *delta);
 int store_drop_deltas(store *s, const char *id, uint32_t chunk);
+int store_has_deltas(store *s, const char *id, uint32_t chunk, bool *out);
 int store_get_deltas(store *s, const char *id, uint32_t chunk,
                      store_delta_cb cb, void *arg);
 
