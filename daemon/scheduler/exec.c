@@ -236,11 +236,11 @@ exec_chunk_drop(chunk *c, uint8_t mem)
 	c->mem = mem;
 }
 
-/* Cools chunk k if nothing of it ran yet and the dispatch cursor is at
- * least a chunk away: pending items cost nothing but a row in the store
- * until their turn comes, so uploading a huge map does not fill the
- * scheduler's memory.  Only whole chunks (or a sealed execution's last)
- * whose inputs are committed. */
+/* Cools chunk k if the dispatch has not reached it (nothing of it ran):
+ * pending items cost nothing but a row in the store until their turn
+ * comes (one read then), so neither a huge map nor a thousand queued ones
+ * fill the scheduler's memory.  Only whole chunks (or a sealed
+ * execution's last) whose inputs are committed. */
 static void
 exec_cool(exec *e, uint32_t k)
 {
@@ -248,7 +248,7 @@ exec_cool(exec *e, uint32_t k)
 
 	if (c->mem != CHUNK_HOT || c->stored_results || c->inputs_dirty ||
 	    c->results_dirty || (c->n < STORE_CHUNK_ITEMS && !e->sealed) ||
-	    (uint64_t)k * STORE_CHUNK_ITEMS < e->cursor + STORE_CHUNK_ITEMS)
+	    (uint64_t)k * STORE_CHUNK_ITEMS < e->cursor)
 		return;
 	exec_chunk_drop(c, CHUNK_COLD);
 }
