@@ -34,8 +34,13 @@
 #define WK_PULL_SLACK_MS       5000 /* beyond pull_timeout_ms */
 #define WK_BACKOFF_MIN_MS      100
 #define WK_BACKOFF_MAX_MS      2000
-#define WK_FINAL_FLUSH_MS      5000 /* after the drain timeout's kills */
-#define WK_REPORT_MAX_BYTES    (TROUPE_MAX_MSG - (1u << 20))
+/* Silence from the scheduler after which the link is rebuilt on a new
+ * socket (then at most this often): nng 1.5.2 can wedge a socket whose
+ * peer vanished (its pipe reaper deadlocks, nanomsg/nng#1543), and such
+ * a socket never reconnects. */
+#define WK_RELINK_MS        10000
+#define WK_FINAL_FLUSH_MS   5000 /* after the drain timeout's kills */
+#define WK_REPORT_MAX_BYTES (TROUPE_MAX_MSG - (1u << 20))
 
 enum { WK_RUN, WK_DRAIN, WK_HALT, WK_DONE };
 
@@ -71,6 +76,7 @@ struct workerd {
 
 	/* Configuration, owned copies. */
 	char       *name, *host;
+	char       *sched_url, *token, *tls_ca; /* for a new link */
 	uint32_t    slots, cpu_milli;
 	uint64_t    mem_bytes;
 	char      **label_keys, **label_vals;
@@ -110,6 +116,9 @@ struct workerd {
 	uv_timer_t  beat_timer;   /* heartbeats while draining */
 	uv_signal_t sigterm, sigint, sighup;
 	bool        signals;
+	int64_t     last_ok_ms;     /* last reply from the scheduler */
+	int64_t     last_relink_ms; /* last new link */
+	bool        relink_due;     /* rebuild it at the next retry */
 };
 
 static void wk_next(workerd *w);
@@ -195,10 +204,44 @@ wk_backoff(unsigned *cur)
 	return ms;
 }
 
+/* Replaces the link with a new one (a new socket, dialing afresh).  What
+ * was in flight on the old one is dropped: its callbacks never run; a
+ * Pull is simply sent again and the results in flight stay in the outbox
+ * to be reported again (the scheduler ignores duplicates). */
+static void
+wk_relink(workerd *w)
+{
+	wlink *l = NULL;
+	char   err[256];
+	int    rv;
+
+	w->relink_due = false;
+	w->last_relink_ms = troupe_now_ms();
+	rv = wlink_open(w->loop, w->sched_url, w->token, w->tls_ca, &l, err,
+	                sizeof(err));
+	if (rv != 0) {
+		log_error("cannot open a new link: %s", err);
+		return;
+	}
+	log_warn("no reply from the scheduler for %d s: reconnecting on a "
+	         "new socket",
+	         (int)((w->last_relink_ms - w->last_ok_ms) / 1000));
+	wlink_close(w->link);
+	w->link = l;
+	w->pulling = false;
+	w->n_inflight = 0;
+	uv_timer_stop(&w->report_timer);
+	wk_report_kick(w);
+}
+
 static void
 wk_pull_timer_cb(uv_timer_t *t)
 {
-	wk_next(t->data);
+	workerd *w = t->data;
+
+	if (w->relink_due)
+		wk_relink(w);
+	wk_next(w);
 }
 
 static void
@@ -215,6 +258,10 @@ wk_retry_later(workerd *w)
 static void
 wk_unreachable(workerd *w, const char *what, int rv)
 {
+	int64_t now = troupe_now_ms();
+	int64_t since = w->last_ok_ms > w->last_relink_ms ? w->last_ok_ms
+	                                                  : w->last_relink_ms;
+
 	if (!w->warned)
 		log_warn("%s: no answer from the scheduler at %s (%s); "
 		         "retrying",
@@ -222,6 +269,9 @@ wk_unreachable(workerd *w, const char *what, int rv)
 	else
 		log_debug("%s: %s", what, troupe_strerror(rv));
 	w->warned = true;
+	/* Not from inside this callback: at the next retry. */
+	if (now - since > WK_RELINK_MS)
+		w->relink_due = true;
 }
 
 /* The outbox. */
@@ -708,6 +758,7 @@ wk_on_register(void *arg, int rv, const Troupe__Reply *rep)
 	w->lost_after_ms = rr->lost_after_ms;
 	troupe__register_worker_reply__free_unpacked(rr, NULL);
 	w->warned = false;
+	w->last_ok_ms = troupe_now_ms();
 	w->pull_backoff_ms = 0;
 	if (!w->ever_registered) {
 		log_info("registered with the scheduler at %s as %s",
@@ -758,6 +809,7 @@ wk_on_pull(void *arg, int rv, const Troupe__Reply *rep)
 		return;
 	}
 	w->warned = false;
+	w->last_ok_ms = troupe_now_ms();
 	w->pull_backoff_ms = 0;
 	wk_take(w, pr);
 	wk_next(w);
@@ -768,7 +820,11 @@ wk_on_pull(void *arg, int rv, const Troupe__Reply *rep)
 static void
 wk_report_timer_cb(uv_timer_t *t)
 {
-	wk_report_kick(t->data);
+	workerd *w = t->data;
+
+	if (w->relink_due)
+		wk_relink(w); /* a draining worker reports only */
+	wk_report_kick(w);
 }
 
 static void
@@ -791,6 +847,7 @@ wk_on_report(void *arg, int rv, const Troupe__Reply *rep)
 			        (w->n_out - n) * sizeof(*w->outbox));
 		w->n_out -= n;
 		w->report_backoff_ms = 0;
+		w->last_ok_ms = troupe_now_ms();
 		if (n > 0)
 			log_debug("reported %zu results", n);
 		/* The results are committed either way; only the
@@ -1026,8 +1083,12 @@ workerd_open(uv_loop_t *loop, const workerd_conf *c, workerd **out, char *err,
 	w->mem_bytes = c->mem_bytes;
 	w->drain_timeout_ms = c->drain_timeout_ms;
 	w->ropts = c->runner;
+	w->last_ok_ms = troupe_now_ms();
 	if ((w->name = strdup(c->name)) == NULL ||
 	    (w->host = strdup(c->host)) == NULL ||
+	    (w->sched_url = strdup(c->scheduler)) == NULL ||
+	    (c->token != NULL && (w->token = strdup(c->token)) == NULL) ||
+	    (c->tls_ca != NULL && (w->tls_ca = strdup(c->tls_ca)) == NULL) ||
 	    (c->runner.shim != NULL &&
 	     (w->shim = strdup(c->runner.shim)) == NULL))
 		goto nomem;
@@ -1124,5 +1185,8 @@ workerd_free(workerd *w)
 	free(w->worker_id);
 	free(w->name);
 	free(w->host);
+	free(w->sched_url);
+	free(w->token);
+	free(w->tls_ca);
 	free(w);
 }

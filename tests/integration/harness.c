@@ -744,6 +744,12 @@ h_worker_pid(h_cluster *c, int i)
 	return i < c->nworkers ? c->workers[i].pid : 0;
 }
 
+int
+h_scheduler_pid(h_cluster *c)
+{
+	return c->sched.pid;
+}
+
 /* Binds n TCP listeners on 127.0.0.1 port 0 at once (so the ports differ),
  * and returns the ports the kernel chose. */
 static void

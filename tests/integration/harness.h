@@ -122,6 +122,9 @@ int h_kill_worker(h_cluster *c, int i, int sig);
 /* Pid of worker i (0-based), 0 if it is not running. */
 int h_worker_pid(h_cluster *c, int i);
 
+/* The scheduler's pid (0 when it is not running). */
+int h_scheduler_pid(h_cluster *c);
+
 /* Prints every log file of the cluster to stderr (the tail of each). */
 void h_dump_logs(h_cluster *c);
 

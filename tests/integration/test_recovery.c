@@ -523,6 +523,36 @@ test_abandoned_upload(void **state)
 	h_done(c);
 }
 
+/* The scheduler frozen (SIGSTOP) for longer than the worker waits before
+ * it rebuilds its link (10 s without a reply; it notices at its next
+ * failed call): the worker reconnects on a new socket, and
+ * once the scheduler runs again the map completes, each output once. */
+static void
+test_scheduler_frozen(void **state)
+{
+	h_cluster  *c = h_start(&(h_opts){.workers = 1, .slots = 2});
+	const char *id;
+	char       *log;
+	hf_tally    t;
+	uint64_t    some = 4;
+
+	assert_int_equal(h_run(c, NULL, NULL, "seq 40 > items"), 0);
+	id = h_map_detach(c, NULL, "--items items --cmd 'sleep 0.2; echo o{}'");
+	(void)h_wait_exec(c, id, hf_succeeded_at_least, &some, 30000,
+	                  "4 items done");
+	assert_int_equal(kill(h_scheduler_pid(c), SIGSTOP), 0);
+	/* Its Pull times out after 7 s, the next one after 14. */
+	hf_sleep_ms(16000);
+	assert_int_equal(kill(h_scheduler_pid(c), SIGCONT), 0);
+	assert_int_equal(h_wait_done(c, id, 60000)->phase,
+	                 TROUPE__PHASE__PHASE_SUCCEEDED);
+	t = hf_check_outputs(c, id, 40, hf_expect_seq, &(hf_seq){"o", "\n"});
+	fprintf(stderr, "%llu items ran again\n", (unsigned long long)t.reruns);
+	log = h_slurp(c, h_path(c, "h-w1.log"));
+	h_assert_contains(log, "reconnecting on a new socket");
+	h_done(c);
+}
+
 int
 main(void)
 {
@@ -536,6 +566,7 @@ main(void)
 	    HF_TEST(test_scheduler_sigterm_commits),
 	    HF_TEST(test_worker_sigterm_drains_actors),
 	    HF_TEST(test_abandoned_upload),
+	    HF_TEST(test_scheduler_frozen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
