@@ -142,7 +142,9 @@ test_worker_frozen_then_back(void **state)
 	        (long long)lost);
 	if (worker_ready(c, "w1"))
 		h_fail(c, "w1 still READY 20 s after SIGSTOP");
-	assert_true(lost >= 1500);
+	/* Lost --worker-timeout after its last call, which came at most a
+	 * Pull's wait (1 s here) before the SIGSTOP. */
+	assert_true(lost >= 900);
 	assert_int_equal(h_wait_done(c, id, 60000)->phase,
 	                 TROUPE__PHASE__PHASE_SUCCEEDED);
 	assert_int_equal(kill(-w1, SIGCONT), 0);
