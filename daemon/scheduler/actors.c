@@ -405,8 +405,22 @@ actors_avoid(const sched *s, const worker *w, const actor_env *env)
 	return false; /* nowhere better: keep trying here */
 }
 
+/* Items a replica of env may hold: --actor-prefetch, but no more than its
+ * share of what e still has pending, so the end of a map spreads over
+ * every replica instead of queueing behind the first worker's (the
+ * prefetch trap of Celery's multiplier). */
+static uint32_t
+actors_prefetch(const sched *s, const actor_env *env, const exec *e)
+{
+	uint32_t n = env->env->replica_count > 0 ? env->env->replica_count : 1;
+	uint64_t share = e->n_pending / n + 1;
+
+	return share < s->opts.actor_prefetch ? (uint32_t)share
+	                                      : s->opts.actor_prefetch;
+}
+
 bool
-actors_make_room(sched *s, worker *w, actor_env *env)
+actors_make_room(sched *s, worker *w, actor_env *env, const exec *e)
 {
 	uint32_t inflight = actors_inflight(w, env);
 	uint32_t here = actors_replicas_on(w, env);
@@ -431,7 +445,7 @@ actors_make_room(sched *s, worker *w, actor_env *env)
 		/* Each replica gets `prefetch` items at a time, so the next
 		 * one already waits on its worker when it finishes one: no
 		 * replica idles for a round trip to the scheduler. */
-		if (inflight < here * s->opts.actor_prefetch)
+		if (inflight < here * actors_prefetch(s, env, e))
 			return true;
 		if (env->n_replicas < env->env->replica_count &&
 		    !actors_fits(w, env))

@@ -160,7 +160,7 @@ main_defaults(opts *o, char *err, size_t errlen)
 	if (o->worker_timeout_ms == 0)
 		o->worker_timeout_ms = 5000;
 	if (o->actor_prefetch == 0)
-		o->actor_prefetch = 8;
+		o->actor_prefetch = 64;
 	if (o->upload_timeout_s == 0)
 		o->upload_timeout_s = 60;
 	if (o->pull_timeout_ms == 0)

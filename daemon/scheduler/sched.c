@@ -157,7 +157,8 @@ sched_dispatch(sched *s)
 				e->dry = true;
 				continue;
 			}
-			if (e->env != NULL && !actors_make_room(s, w, e->env)) {
+			if (e->env != NULL &&
+			    !actors_make_room(s, w, e->env, e)) {
 				e->dry = true;
 				continue;
 			}

@@ -285,9 +285,10 @@ int actors_bind(exec *e, actor_env *env);
 bool actors_resources_fit(const worker *w, const Troupe__Resources *want);
 /* Slots of w in use: items run as processes, and replicas. */
 uint32_t actors_used_slots(const worker *w);
-/* Whether w can take one more item of env now, starting a replica on it
- * if the environment may have one more.  Returns true when it can. */
-bool actors_make_room(sched *s, worker *w, actor_env *env);
+/* Whether w can take one more item of env (for execution e) now,
+ * starting a replica on it if the environment may have one more.
+ * Returns true when it can. */
+bool actors_make_room(sched *s, worker *w, actor_env *env, const exec *e);
 /* Reconciles w's replicas with the list in its Pull. */
 void actors_reconcile(sched *s, worker *w, const Troupe__PullRequest *in);
 /* Idle replicas hold their slots until their TTL, but not against waiting

@@ -74,6 +74,14 @@ static const sfx_opts place_opts = {
 	cmocka_unit_test_prestate_setup_teardown(fn, sfx_setup, sfx_teardown, \
 	                                         (void *)&place_opts)
 
+/* The daemon's default prefetch, for the share test. */
+static const sfx_opts place_deep_opts = {
+    .dir_prefix = "troupe-place",
+    .pull_timeout_ms = PULL_TIMEOUT_MS,
+    .lost_after_ms = 10000,
+    .actor_prefetch = 64,
+};
+
 /* ---- calls ---- */
 
 static int
@@ -989,6 +997,44 @@ test_actor_spread(void **state)
 	fw_close(&a[1].w);
 }
 
+/* A deep prefetch does not let the first worker to pull take a small map
+ * whole: each replica holds at most its share of what is pending, so the
+ * other worker's replica gets work too. */
+static void
+test_actor_prefetch_share(void **state)
+{
+	sfx                  *f = *state;
+	fw                    w[2];
+	Troupe__ExecutionSpec sp = TROUPE__EXECUTION_SPEC__INIT;
+	Troupe__ActorEnv      env = TROUPE__ACTOR_ENV__INIT;
+	char                  id[32];
+	size_t                held[2];
+
+	fw_open(f, &w[0], "wa", 4);
+	fw_open(f, &w[1], "wb", 4);
+	fw_pull_start(&w[0], NULL, 0);
+	fw_pull_start(&w[1], NULL, 0);
+	sleep_ms(50);
+	sp.command = "cat";
+	env.replica_count = 2;
+	sp.adhoc_actor = &env;
+	create_exec(f, 40, &sp, id);
+	for (int k = 0; k < 2; k++) {
+		Troupe__PullReply *p = fw_pull_end(&w[k]);
+
+		assert_int_equal(p->n_start_replicas, 1);
+		held[k] = n_items(p);
+		troupe__pull_reply__free_unpacked(p, NULL);
+	}
+	print_message("40 items, prefetch 64: %zu and %zu held\n", held[0],
+	              held[1]);
+	/* At most half the map plus one each, and both have some. */
+	assert_true(held[0] <= 21 && held[1] <= 21);
+	assert_true(held[0] >= 5 && held[1] >= 5);
+	fw_close(&w[0]);
+	fw_close(&w[1]);
+}
+
 /* Resource requests are placed against the capacity workers declare: a
  * replica asking for 2 CPUs never lands on a 1-CPU worker, and items run
  * as processes asking for 0.6 CPU run one at a time on a 1-CPU worker
@@ -1054,6 +1100,9 @@ main(void)
 	    PLACE_TEST(test_drain),
 	    PLACE_TEST(test_actor_replicas),
 	    PLACE_TEST(test_actor_spread),
+	    cmocka_unit_test_prestate_setup_teardown(test_actor_prefetch_share,
+	                                             sfx_setup, sfx_teardown,
+	                                             (void *)&place_deep_opts),
 	    PLACE_TEST(test_resources),
 	};
 
