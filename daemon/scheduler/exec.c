@@ -118,11 +118,11 @@ exec_item_clear(item *it)
 	it->output_len = 0;
 }
 
+/* Frees a chunk's inputs and items (a HOT chunk's; the others have none)
+ * and marks it `mem`: the store has them. */
 static void
-exec_chunk_free(chunk *c)
+exec_chunk_drop(chunk *c, uint8_t mem)
 {
-	if (c == NULL)
-		return;
 	for (uint32_t i = 0; c->items != NULL && i < c->n; i++) {
 		free(c->inputs[i].data);
 		exec_item_clear(&c->items[i]);
@@ -130,6 +130,19 @@ exec_chunk_free(chunk *c)
 	free(c->inputs);
 	free(c->items);
 	free(c->touched);
+	c->inputs = NULL;
+	c->items = NULL;
+	c->touched = NULL;
+	c->n_touched = c->cap_touched = 0;
+	c->mem = mem;
+}
+
+static void
+exec_chunk_free(chunk *c)
+{
+	if (c == NULL)
+		return;
+	exec_chunk_drop(c, CHUNK_GONE);
 	free(c);
 }
 
@@ -215,25 +228,6 @@ exec_in_memory(const exec *e, uint64_t index)
 {
 	return index < e->total &&
 	       e->chunks[index / STORE_CHUNK_ITEMS]->mem == CHUNK_HOT;
-}
-
-/* Frees a hot chunk's inputs and items (the store has them) and marks it
- * `mem`. */
-static void
-exec_chunk_drop(chunk *c, uint8_t mem)
-{
-	for (uint32_t i = 0; i < c->n; i++) {
-		free(c->inputs[i].data);
-		exec_item_clear(&c->items[i]);
-	}
-	free(c->inputs);
-	free(c->items);
-	free(c->touched);
-	c->inputs = NULL;
-	c->items = NULL;
-	c->touched = NULL;
-	c->n_touched = c->cap_touched = 0;
-	c->mem = mem;
 }
 
 /* Cools chunk k if the dispatch has not reached it (nothing of it ran):
