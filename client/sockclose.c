@@ -5,12 +5,34 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "troupe/error.h"
 #include "troupe/sockclose.h"
+
+/* Set once a close timed out; never cleared. */
+static atomic_bool sockclose_hung;
+
+bool
+troupe_sock_close_hung(void)
+{
+	return atomic_load(&sockclose_hung);
+}
+
+void
+troupe_exit(int code)
+{
+	fflush(stdout);
+	fflush(stderr);
+	if (troupe_sock_close_hung())
+		_exit(code);
+	exit(code);
+}
 
 typedef struct sockclose {
 	nng_socket      s;
@@ -95,5 +117,7 @@ troupe_sock_close(nng_socket s, int wait_ms)
 	done = c->done;
 	pthread_mutex_unlock(&c->mtx);
 	sockclose_release(c);
+	if (!done)
+		atomic_store(&sockclose_hung, true);
 	return done ? 0 : TROUPE_ETIMEDOUT;
 }

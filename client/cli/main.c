@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "troupe/sockclose.h"
 
 static const char main_help[] =
     "usage: troupe [--addr URL] [--token-file F] COMMAND [ARGS]\n"
@@ -83,7 +84,7 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(main_cmds) / sizeof(main_cmds[0]); i++)
 		if (strcmp(p.val, main_cmds[i].name) == 0)
-			return main_cmds[i].fn(argc, argv, p.i);
+			troupe_exit(main_cmds[i].fn(argc, argv, p.i));
 	fprintf(stderr, "troupe: unknown command '%s' (see `troupe --help`)\n",
 	        p.val);
 	return CLI_EXIT_USAGE;

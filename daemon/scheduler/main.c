@@ -21,6 +21,7 @@
 #include "scheduler.h"
 #include "troupe/error.h"
 #include "troupe/home.h"
+#include "troupe/sockclose.h"
 
 typedef struct opts {
 	char    *home, *listen, *worker_listen, *db, *token_file;
@@ -314,5 +315,5 @@ fail:
 	main_opts_free(&o);
 	if (status == 0)
 		log_info("stopped");
-	return status;
+	troupe_exit(status);
 }

@@ -20,6 +20,7 @@
 #include "launch.h"
 #include "troupe/error.h"
 #include "troupe/home.h"
+#include "troupe/sockclose.h"
 #include "workerd.h"
 
 #define MAIN_MAX_LABELS 64
@@ -504,5 +505,5 @@ done:
 	free(token);
 	free(shim);
 	main_conf_free(&m);
-	return code;
+	troupe_exit(code);
 }

@@ -10,6 +10,8 @@
 #ifndef TROUPE_SOCKCLOSE_H
 #define TROUPE_SOCKCLOSE_H
 
+#include <stdbool.h>
+
 #include <nng/nng.h>
 
 /* Closes s, waiting at most wait_ms for nng_close to return.  Returns 0,
@@ -20,5 +22,15 @@ int troupe_sock_close(nng_socket s, int wait_ms);
 
 /* What the daemons and libtroupe wait: a healthy close takes microseconds. */
 #define TROUPE_SOCK_CLOSE_MS 2000
+
+/* Whether a troupe_sock_close of this process timed out.  nng's state is
+ * then abandoned half closed, so a program that ends should leave with
+ * troupe_exit (below) rather than return from main: exit handlers such
+ * as LeakSanitizer's would report that state as leaks. */
+bool troupe_sock_close_hung(void);
+
+/* Flushes stdio and ends the process with code: _exit when a close hung
+ * (see above), exit otherwise. */
+void troupe_exit(int code) __attribute__((noreturn));
 
 #endif
