@@ -678,19 +678,24 @@ store_unfinished_executions(store *s, store_exec_cb cb, void *arg)
 	                  store_exec_row, &ctx);
 }
 
+/* Runs st with ?1 id, ?2 chunk, then ?3 seq when seq >= 0, and m packed
+ * as the last parameter. */
 static int
 store_put_blob(store *s, sqlite3_stmt *st, const char *id, uint32_t chunk,
-               const ProtobufCMessage *m)
+               int64_t seq, const ProtobufCMessage *m)
 {
 	const void *data = NULL;
 	size_t      len = 0;
+	int         col = 3;
 	int         rv;
 
 	if ((rv = store_pack(s, m, &data, &len)) != 0)
 		return rv;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, chunk);
-	if ((rv = store_bind_blob(s, st, 3, data, len)) != 0) {
+	if (seq >= 0)
+		sqlite3_bind_int64(st, col++, seq);
+	if ((rv = store_bind_blob(s, st, col, data, len)) != 0) {
 		store_done(st);
 		return rv;
 	}
@@ -701,14 +706,15 @@ int
 store_put_inputs(store *s, const char *id, uint32_t chunk,
                  const Troupe__ChunkInputs *in)
 {
-	return store_put_blob(s, s->st[STORE_INPUTS_PUT], id, chunk, &in->base);
+	return store_put_blob(s, s->st[STORE_INPUTS_PUT], id, chunk, -1,
+	                      &in->base);
 }
 
 int
 store_put_results(store *s, const char *id, uint32_t chunk,
                   const Troupe__ChunkResults *res)
 {
-	return store_put_blob(s, s->st[STORE_RESULTS_PUT], id, chunk,
+	return store_put_blob(s, s->st[STORE_RESULTS_PUT], id, chunk, -1,
 	                      &res->base);
 }
 
@@ -716,21 +722,8 @@ int
 store_put_delta(store *s, const char *id, uint32_t chunk, uint32_t seq,
                 const Troupe__ChunkResults *delta)
 {
-	sqlite3_stmt *st = s->st[STORE_DELTA_PUT];
-	const void   *data = NULL;
-	size_t        len = 0;
-	int           rv;
-
-	if ((rv = store_pack(s, &delta->base, &data, &len)) != 0)
-		return rv;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, chunk);
-	sqlite3_bind_int64(st, 3, seq);
-	if ((rv = store_bind_blob(s, st, 4, data, len)) != 0) {
-		store_done(st);
-		return rv;
-	}
-	return store_run(s, st);
+	return store_put_blob(s, s->st[STORE_DELTA_PUT], id, chunk, seq,
+	                      &delta->base);
 }
 
 int
