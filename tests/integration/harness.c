@@ -750,6 +750,24 @@ h_scheduler_pid(h_cluster *c)
 	return c->sched.pid;
 }
 
+ssize_t
+h_proc_read(int pid, const char *what, char *buf, size_t len)
+{
+	char    path[64];
+	ssize_t n, got = 0;
+	int     fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	while ((size_t)got < len - 1 &&
+	       (n = read(fd, buf + got, len - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = '\0';
+	return got;
+}
+
 /* Binds n TCP listeners on 127.0.0.1 port 0 at once (so the ports differ),
  * and returns the ports the kernel chose. */
 static void

@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <setjmp.h>
 
 #include <cmocka.h>
@@ -124,6 +125,10 @@ int h_worker_pid(h_cluster *c, int i);
 
 /* The scheduler's pid (0 when it is not running). */
 int h_scheduler_pid(h_cluster *c);
+
+/* Reads /proc/PID/WHAT (environ, stat, ...) into buf, NULs kept and
+ * NUL-terminated; returns the length read, or -1. */
+ssize_t h_proc_read(int pid, const char *what, char *buf, size_t len);
 
 /* Prints every log file of the cluster to stderr (the tail of each). */
 void h_dump_logs(h_cluster *c);

@@ -390,26 +390,6 @@ hf_running_at_least(const Troupe__Execution *e, void *arg)
 	return e->counts != NULL && e->counts->running >= *(uint64_t *)arg;
 }
 
-/* Reads /proc/pid/what into buf (NULs kept, NUL-terminated); returns the
- * length read, or -1. */
-static ssize_t
-hf_proc_read(int pid, const char *what, char *buf, size_t len)
-{
-	char    path[64];
-	ssize_t n, got = 0;
-	int     fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	while ((size_t)got < len - 1 &&
-	       (n = read(fd, buf + got, len - 1 - (size_t)got)) > 0)
-		got += n;
-	close(fd);
-	buf[got] = '\0';
-	return got;
-}
-
 int
 hf_procs_with(const char *env, const char *comm, int *pids, int max)
 {
@@ -429,8 +409,8 @@ hf_procs_with(const char *env, const char *comm, int *pids, int max)
 
 		if (pid <= 0 || !isdigit((unsigned char)de->d_name[0]))
 			continue;
-		if ((len = hf_proc_read(pid, "environ", envbuf,
-		                        sizeof(envbuf))) <= 0)
+		if ((len = h_proc_read(pid, "environ", envbuf,
+		                       sizeof(envbuf))) <= 0)
 			continue;
 		for (ssize_t i = 0; i < len && !has;
 		     i += (ssize_t)strlen(envbuf + i) + 1)
@@ -438,11 +418,11 @@ hf_procs_with(const char *env, const char *comm, int *pids, int max)
 		if (!has)
 			continue;
 		/* The state follows the ")" closing the name: Z, a zombie. */
-		if (hf_proc_read(pid, "stat", stat, sizeof(stat)) <= 0 ||
+		if (h_proc_read(pid, "stat", stat, sizeof(stat)) <= 0 ||
 		    (st = strrchr(stat, ')')) == NULL || st[2] == 'Z')
 			continue;
 		if (comm != NULL) {
-			if (hf_proc_read(pid, "comm", name, sizeof(name)) <= 0)
+			if (h_proc_read(pid, "comm", name, sizeof(name)) <= 0)
 				continue;
 			name[strcspn(name, "\n")] = '\0';
 			if (strcmp(name, comm) != 0)

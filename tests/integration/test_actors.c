@@ -44,26 +44,6 @@ src_dir(void)
 	return buf;
 }
 
-/* Reads /proc/pid/<what> into buf (NUL bytes kept); returns its length,
- * or -1. */
-static ssize_t
-proc_read(int pid, const char *what, char *buf, size_t len)
-{
-	char    path[64];
-	ssize_t n, got = 0;
-	int     fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	while ((size_t)got < len - 1 &&
-	       (n = read(fd, buf + got, len - 1 - (size_t)got)) > 0)
-		got += n;
-	close(fd);
-	buf[got] = '\0';
-	return got;
-}
-
 /* Whether the NUL-separated list env holds an entry starting with pre. */
 static bool
 env_has(const char *env, size_t len, const char *pre)
@@ -98,16 +78,17 @@ procs(h_cluster *c, const char *var, const char *comm, int *pids)
 
 		if (pid <= 0 || !isdigit((unsigned char)de->d_name[0]))
 			continue;
-		if ((len = proc_read(pid, "environ", env, sizeof(env))) <= 0 ||
+		if ((len = h_proc_read(pid, "environ", env, sizeof(env))) <=
+		        0 ||
 		    !env_has(env, (size_t)len, home) ||
 		    !env_has(env, (size_t)len, var))
 			continue;
 		/* State after the ")" of the name: Z is a zombie. */
-		if (proc_read(pid, "stat", stat, sizeof(stat)) <= 0 ||
+		if (h_proc_read(pid, "stat", stat, sizeof(stat)) <= 0 ||
 		    (st = strrchr(stat, ')')) == NULL || st[2] == 'Z')
 			continue;
 		if (comm != NULL &&
-		    (proc_read(pid, "comm", name, sizeof(name)) <= 0 ||
+		    (h_proc_read(pid, "comm", name, sizeof(name)) <= 0 ||
 		     strncmp(name, comm, strlen(comm)) != 0))
 			continue;
 		pids[n++] = pid;
