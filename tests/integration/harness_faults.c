@@ -110,17 +110,6 @@ hf_need_root(const char *why)
 	skip();
 }
 
-void
-hf_known_bug(const char *why)
-{
-	if (getenv("TROUPE_FAULT_PENDING") != NULL)
-		return;
-	fprintf(stderr,
-	        "SKIPPED (known bug, set TROUPE_FAULT_PENDING=1 to run): %s\n",
-	        why);
-	skip();
-}
-
 static void
 hf_start(h_cluster *c, hf_proc *p)
 {

@@ -84,11 +84,6 @@ int hf_teardown(void **state);
  * as root; returns normally when it does. */
 void hf_need_root(const char *why);
 
-/* For a test of a known daemon bug, reported and not fixed yet: skips
- * the test, printing why, unless TROUPE_FAULT_PENDING is set (then it
- * runs, and fails until the fix).  Call before h_start. */
-void hf_known_bug(const char *why);
-
 /* The result of checking the outputs of one execution item by item. */
 typedef struct {
 	uint64_t n;            /* items */
