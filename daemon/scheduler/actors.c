@@ -166,24 +166,50 @@ actors_resolve(sched *s, const Troupe__ExecutionSpec *sp,
 uint32_t
 actors_used_slots(const worker *w)
 {
-	uint32_t n = w->n_replicas;
+	return w->n_replicas + w->n_proc;
+}
 
-	for (size_t i = 0; i < w->n_running; i++)
-		if (w->running[i].e->env == NULL)
-			n++;
-	return n;
+static worker_env *
+actors_wenv_find(const worker *w, const actor_env *env)
+{
+	for (worker_env *k = w->envs; k != NULL; k = k->next)
+		if (k->env == env)
+			return k;
+	return NULL;
+}
+
+/* w's record of env, made when create is set (NULL without memory). */
+static worker_env *
+actors_wenv(worker *w, const actor_env *env, bool create)
+{
+	worker_env *k = actors_wenv_find(w, env);
+
+	if (k != NULL || !create || (k = calloc(1, sizeof(*k))) == NULL)
+		return k;
+	k->env = env;
+	k->next = w->envs;
+	w->envs = k;
+	return k;
+}
+
+void
+actors_assigned(worker *w, const exec *e, int delta)
+{
+	worker_env *k;
+
+	if (e->env == NULL)
+		w->n_proc += (uint32_t)delta;
+	else if ((k = actors_wenv(w, e->env, delta > 0)) != NULL)
+		k->inflight += (uint32_t)delta;
 }
 
 /* Items of env in flight on w. */
 static uint32_t
 actors_inflight(const worker *w, const actor_env *env)
 {
-	uint32_t n = 0;
+	const worker_env *k = actors_wenv_find(w, env);
 
-	for (size_t i = 0; i < w->n_running; i++)
-		if (w->running[i].e->env == env)
-			n++;
-	return n;
+	return k != NULL ? k->inflight : 0;
 }
 
 static uint32_t
@@ -335,19 +361,10 @@ actors_evict_idle(sched *s, worker *w, const actor_env *keep, uint32_t want)
 	}
 }
 
-static env_strikes *
-actors_strikes(const worker *w, const actor_env *env)
-{
-	for (env_strikes *k = w->strikes; k != NULL; k = k->next)
-		if (k->env == env)
-			return k;
-	return NULL;
-}
-
 static bool
 actors_struck_out(const worker *w, const actor_env *env, int64_t now)
 {
-	const env_strikes *k = actors_strikes(w, env);
+	const worker_env *k = actors_wenv_find(w, env);
 
 	return k != NULL && k->until_ms > now;
 }
@@ -356,24 +373,18 @@ void
 actors_note_result(sched *s, worker *w, const actor_env *env,
                    bool system_failure)
 {
-	env_strikes *k = actors_strikes(w, env);
+	worker_env *k = actors_wenv(w, env, system_failure);
 
+	if (k == NULL)
+		return; /* no strikes, or no memory: only placement worse */
 	if (!system_failure) {
-		if (k != NULL)
-			k->n = 0;
+		k->strikes = 0;
 		return;
 	}
-	if (k == NULL) {
-		if ((k = calloc(1, sizeof(*k))) == NULL)
-			return; /* only placement gets worse */
-		k->env = env;
-		k->next = w->strikes;
-		w->strikes = k;
-	}
-	if (++k->n < SCHED_STRIKES_OUT || k->until_ms > troupe_now_ms())
+	if (++k->strikes < SCHED_STRIKES_OUT || k->until_ms > troupe_now_ms())
 		return;
 	k->until_ms = troupe_now_ms() + SCHED_STRIKE_OUT_MS;
-	k->n = 0;
+	k->strikes = 0;
 	log_warn("worker %s: %d items of %s in a row failed there (replicas "
 	         "dying?); its items and replicas go to other workers for "
 	         "%d s",
@@ -495,9 +506,9 @@ actors_drop_worker(worker *w)
 {
 	while (w->replicas != NULL)
 		actors_unlink(w, &w->replicas);
-	while (w->strikes != NULL) {
-		env_strikes *k = w->strikes;
-		w->strikes = k->next;
+	while (w->envs != NULL) {
+		worker_env *k = w->envs;
+		w->envs = k->next;
 		free(k);
 	}
 	for (size_t i = 0; i < w->n_stops; i++)

@@ -50,11 +50,25 @@ worker_free(worker *w)
 void
 worker_drop_assignment(worker *w, exec *e, uint64_t index)
 {
-	for (size_t i = 0; i < w->n_running; i++)
-		if (w->running[i].e == e && w->running[i].index == index) {
-			w->running[i] = w->running[--w->n_running];
-			return;
-		}
+	item  *it = exec_item(e, index);
+	size_t i = it != NULL ? it->slot : w->n_running;
+	item  *moved;
+
+	/* The item knows its slot; a slot that does not hold it would be a
+	 * bug, but costs only the search. */
+	if (i >= w->n_running || w->running[i].e != e ||
+	    w->running[i].index != index)
+		for (i = 0; i < w->n_running; i++)
+			if (w->running[i].e == e &&
+			    w->running[i].index == index)
+				break;
+	if (i == w->n_running)
+		return;
+	actors_assigned(w, e, -1);
+	w->running[i] = w->running[--w->n_running];
+	if (i < w->n_running &&
+	    (moved = exec_item(w->running[i].e, w->running[i].index)) != NULL)
+		moved->slot = (uint32_t)i;
 }
 
 void

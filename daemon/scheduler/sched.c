@@ -110,11 +110,13 @@ sched_assign(sched *s, worker *w, exec *e, uint64_t index)
 	free(it->worker_name);
 	it->worker_name = strdup(w->name);
 	exec_set_state(e, index, TROUPE__ITEM_STATE__ITEM_RUNNING);
+	it->slot = (uint32_t)w->n_running;
 	w->running[w->n_running].e = e;
 	w->running[w->n_running].index = index;
 	w->running[w->n_running].attempt = it->attempts;
 	w->running[w->n_running].sent = false;
 	w->n_running++;
+	actors_assigned(w, e, 1);
 	if (e->phase == TROUPE__PHASE__PHASE_QUEUED) {
 		e->phase = TROUPE__PHASE__PHASE_RUNNING;
 		e->started_ms = it->started_ms;

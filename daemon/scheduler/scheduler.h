@@ -71,12 +71,16 @@ typedef struct replica {
 #define SCHED_STRIKES_OUT   3
 #define SCHED_STRIKE_OUT_MS 30000
 
-typedef struct env_strikes {
-	struct env_strikes *next;
-	const actor_env    *env;
-	uint32_t            n;        /* system failures in a row */
-	int64_t             until_ms; /* struck out until then, or 0 */
-} env_strikes;
+/* What one worker has of one environment: its items in flight there
+ * (counted, so placement does not rescan the worker's assignments) and
+ * its strikes. */
+typedef struct worker_env {
+	struct worker_env *next;
+	const actor_env   *env;
+	uint32_t           inflight; /* assignments of env's items on w */
+	uint32_t           strikes;  /* system failures in a row */
+	int64_t            until_ms; /* struck out until then, or 0 */
+} worker_env;
 
 /* One item's state.  Strings are malloc'd and owned by the item. */
 typedef struct item {
@@ -84,6 +88,7 @@ typedef struct item {
 	uint8_t  user_fails; /* failed attempts charged to --retries */
 	uint8_t  sys_fails;  /* failed attempts charged to the system */
 	uint8_t  touched;    /* changed since the last flush (chunk list) */
+	uint32_t slot;       /* its index in w->running while w != NULL */
 	uint32_t attempts;   /* attempts started; the current one's number */
 	int32_t  exit_code;
 	int64_t  started_ms, finished_ms;
@@ -176,7 +181,8 @@ struct worker {
 	uint32_t            n_replicas;
 	char              **stops; /* replica ids to stop, with a Pull */
 	size_t              n_stops;
-	env_strikes        *strikes; /* environments failing here */
+	worker_env         *envs;   /* per environment: in flight, strikes */
+	uint32_t            n_proc; /* assignments run as processes */
 };
 
 /* A parked WatchExecution. */
@@ -301,10 +307,13 @@ void actors_evict_idle(sched *s, worker *w, const actor_env *keep,
  * their environments may start replicas elsewhere once they are gone. */
 void actors_drain(sched *s, worker *w);
 /* Counts a result of an item of env that ran on w: system failures in a
- * row strike the environment out on w (see env_strikes); a success
+ * row strike the environment out on w (see worker_env); a success
  * clears them. */
 void actors_note_result(sched *s, worker *w, const actor_env *env,
                         bool system_failure);
+/* Counts an assignment of an item of e added to (delta 1) or removed
+ * from (-1) w, for placement. */
+void actors_assigned(worker *w, const exec *e, int delta);
 /* Forgets every replica and strike of w (it is lost or freed). */
 void actors_drop_worker(worker *w);
 /* Fills the ListActors reply (caller frees with actors_list_free). */
@@ -321,6 +330,7 @@ void api_answer_watch(sched *s, rpc_call *call, const char *id);
 
 /* Workers (link.c). */
 void worker_free(worker *w);
+/* Removes the assignment of item index of e (running on w), in O(1). */
 void worker_drop_assignment(worker *w, exec *e, uint64_t index);
 /* Queues a cancellation of that attempt for w's next Pull or Report
  * reply (exec_id is copied). */
