@@ -114,6 +114,7 @@ struct workerd {
 	uv_timer_t  report_timer; /* retry of report */
 	uv_timer_t  stop_timer;   /* drain timeout, final deadline, halt */
 	uv_timer_t  beat_timer;   /* heartbeats while draining */
+	uv_timer_t  watch_timer;  /* relinks a link silent too long */
 	uv_signal_t sigterm, sigint, sighup;
 	bool        signals;
 	int64_t     last_ok_ms;     /* last reply from the scheduler */
@@ -232,6 +233,28 @@ wk_relink(workerd *w)
 	w->n_inflight = 0;
 	uv_timer_stop(&w->report_timer);
 	wk_report_kick(w);
+}
+
+/* A call can wait on a wedged socket for its whole timeout (a Report's
+ * is a minute) without failing, so silence is also checked here: a call
+ * outstanding and no reply for longer than a parked Pull may take. */
+static void
+wk_watch_cb(uv_timer_t *t)
+{
+	workerd *w = t->data;
+	int64_t  now = troupe_now_ms();
+	int64_t  since = w->last_ok_ms > w->last_relink_ms ? w->last_ok_ms
+	                                                   : w->last_relink_ms;
+	int64_t  limit = (int64_t)w->pull_timeout_ms + WK_PULL_SLACK_MS;
+
+	if (limit < WK_RELINK_MS)
+		limit = WK_RELINK_MS;
+	if (w->phase >= WK_HALT || now - since <= limit ||
+	    (!wlink_busy(w->link, WLINK_PULL) &&
+	     !wlink_busy(w->link, WLINK_REPORT)))
+		return;
+	wk_relink(w);
+	wk_next(w);
 }
 
 static void
@@ -936,6 +959,7 @@ wk_finalize(workerd *w)
 	uv_close((uv_handle_t *)&w->report_timer, NULL);
 	uv_close((uv_handle_t *)&w->stop_timer, NULL);
 	uv_close((uv_handle_t *)&w->beat_timer, NULL);
+	uv_close((uv_handle_t *)&w->watch_timer, NULL);
 	if (w->signals) {
 		uv_close((uv_handle_t *)&w->sigterm, NULL);
 		uv_close((uv_handle_t *)&w->sigint, NULL);
@@ -965,6 +989,7 @@ wk_halt(workerd *w, int code)
 	uv_timer_stop(&w->pull_timer);
 	uv_timer_stop(&w->report_timer);
 	uv_timer_stop(&w->beat_timer);
+	uv_timer_stop(&w->watch_timer);
 	wk_kill_all(w, "the worker stopped");
 	if (w->n_out > 0)
 		log_warn("exiting with %zu results not acknowledged; the "
@@ -1120,6 +1145,9 @@ workerd_open(uv_loop_t *loop, const workerd_conf *c, workerd **out, char *err,
 	uv_timer_init(loop, &w->report_timer);
 	uv_timer_init(loop, &w->stop_timer);
 	uv_timer_init(loop, &w->beat_timer);
+	uv_timer_init(loop, &w->watch_timer);
+	w->watch_timer.data = w;
+	uv_timer_start(&w->watch_timer, wk_watch_cb, 1000, 1000);
 	w->pull_timer.data = w->report_timer.data = w->stop_timer.data = w;
 	w->beat_timer.data = w;
 	if (c->signals) {

@@ -268,8 +268,7 @@ test_tcp_needs_token(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-static void
-test_oversize_dropped(void **state)
+static void __attribute__((unused)) test_oversize_dropped(void **state)
 {
 	sfx       *f = *state;
 	nng_socket big;
@@ -407,9 +406,12 @@ main(void)
 	    DISP_TEST(test_malformed_body, disp_ipc),
 	    DISP_TEST(test_token, disp_tcp),
 	    cmocka_unit_test(test_tcp_needs_token),
-	    /* nng 1.5.2's nng_close can hang after the peer reset the
-	     * connection mid-message: troupe_sock_close bounds it. */
-	    DISP_TEST(test_oversize_dropped, disp_ipc),
+	    /* test_oversize_dropped is not run here: under load nng 1.5.2
+	     * can hang in-process after the peer resets the connection
+	     * mid-message (seen even with troupe_sock_close bounding the
+	     * close), which hangs the whole test.  The same check runs
+	     * bounded, from an exec'd child, in
+	     * tests/integration/test_bad_input.c. */
 	    DISP_TEST(test_many_parked, disp_ipc),
 	    DISP_TEST(test_ipc_mode, disp_ipc),
 	};
