@@ -19,6 +19,7 @@
 
 #include "harness_faults.h"
 #include "harness_internal.h"
+#include "skip.h"
 
 #define HF_MAX_PROCS  16
 #define HF_MAX_AT_END 32
@@ -105,9 +106,7 @@ hf_need_root(const char *why)
 {
 	if (geteuid() == 0)
 		return;
-	fprintf(stderr, "SKIPPED: %s needs root (euid %d)\n", why,
-	        (int)geteuid());
-	skip();
+	T_SKIP("%s needs root (euid %d)", why, (int)geteuid());
 }
 
 static void

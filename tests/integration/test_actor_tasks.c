@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "skip.h"
 
 /* Each output is "<item>:<pid of the replica's shell>". */
 #define ACTOR_CMD "while read x; do echo \"$x:$$\"; done"
@@ -98,5 +99,5 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    H_TEST(test_tasks_share_replicas),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "skip.h"
 
 #define MAX_PIDS 256
 
@@ -500,5 +501,5 @@ main(void)
 	    H_TEST(test_worker_sigterm_stops_replicas),
 	    H_TEST(test_worker_kill9_no_orphans),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "harness.h"
+#include "skip.h"
 
 /* The scheduler and the worker refuse TCP without a token: non-zero exit
  * (no hang: h_run's bound would fail the test), one line saying why. */
@@ -123,5 +124,5 @@ main(void)
 	    H_TEST(test_ipc_owner_only),
 	    H_TEST(test_tcp_token_checked),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

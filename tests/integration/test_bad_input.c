@@ -19,6 +19,7 @@
 #include "troupe/sockclose.h"
 #include "harness.h"
 #include "link.pb-c.h"
+#include "skip.h"
 
 /* Sends len bytes as one message on a fresh req socket to addr and waits
  * at most ms for the reply.  Returns the unpacked envelope (caller frees
@@ -483,5 +484,5 @@ main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "--send-oversized") == 0)
 		return oversized_child(argv[2]);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include "harness_faults.h"
+#include "skip.h"
 
 #define WORKERS 3
 
@@ -172,5 +173,5 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    HF_TEST(test_chaos),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

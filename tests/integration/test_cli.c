@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "skip.h"
 
 static void
 test_status_outputs_list(void **state)
@@ -194,5 +195,5 @@ main(void)
 	    H_TEST(test_abort),
 	    H_TEST(test_health),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

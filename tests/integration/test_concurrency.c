@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "skip.h"
 
 /* The stamping item command, shell-quoted for --cmd. */
 static const char *
@@ -118,5 +119,5 @@ main(void)
 	    H_TEST(test_slots_per_worker),
 	    H_TEST(test_small_map_not_starved),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "skip.h"
 
 /* Items 3 and 7 fail with exit 4 and `boom N` on stderr. */
 #define FAIL_3_7                                                    \
@@ -258,5 +259,5 @@ main(void)
 	    H_TEST(test_min_success_ratio),
 	    H_TEST(test_timeout_and_missing_command),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

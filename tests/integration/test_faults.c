@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "skip.h"
 
 static bool
 both_busy(const Troupe__Execution *e, void *arg)
@@ -127,5 +128,5 @@ main(void)
 	    H_TEST(test_worker_killed_mid_map),
 	    H_TEST(test_worker_sigterm_drains),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "harness_faults.h"
+#include "skip.h"
 
 static const Troupe__WorkerInfo *
 find_worker(h_cluster *c, const char *name)
@@ -304,5 +305,5 @@ main(void)
 	    HF_TEST(test_replicas_killed_mid_item),
 	    HF_TEST(test_worker_whose_replicas_all_die),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

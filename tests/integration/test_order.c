@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "skip.h"
 
 /* The example, exactly: 100 lines in input order, exit 0. */
 static void
@@ -159,5 +160,5 @@ main(void)
 	    H_TEST(test_reverse_finish), H_TEST(test_quoting_and_stdin),
 	    H_TEST(test_items_file),     H_TEST(test_progress_only_on_terminal),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "harness_faults.h"
+#include "skip.h"
 
 #define PORT 7411
 
@@ -115,8 +116,7 @@ test_partition_and_return(void **state)
 
 	hf_need_root("creating network namespaces");
 	if (hf_sh("ip netns list >/dev/null 2>&1") != 0) {
-		fprintf(stderr, "SKIPPED: `ip netns` is not available\n");
-		skip();
+		T_SKIP("`ip netns` is not available");
 	}
 	/* Names unique to this run; interface names fit in 15 bytes. */
 	for (int i = 0; i < 3; i++)
@@ -127,9 +127,8 @@ test_partition_and_return(void **state)
 	snprintf(veth[3], sizeof(veth[3]), "tp%dca", pid % 1000000);
 	for (int i = 0; i < 3; i++) {
 		if (hf_sh("ip netns add %s", ns[i]) != 0) {
-			fprintf(stderr, "SKIPPED: `ip netns add` failed (no "
-			                "permission for namespaces here?)\n");
-			skip();
+			T_SKIP("`ip netns add` failed (no permission for "
+			       "namespaces here?)");
 		}
 		hf_at_end("ip netns del %s", ns[i]);
 		assert_int_equal(hf_sh("ip -n %s link set lo up", ns[i]), 0);
@@ -273,5 +272,5 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    HF_TEST(test_partition_and_return),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

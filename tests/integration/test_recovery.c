@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "harness_faults.h"
+#include "skip.h"
 
 /* The lines of file (under the cluster's directory) as a set of numbers:
  * seen[k] is set for each line k (1..max). */
@@ -568,5 +569,5 @@ main(void)
 	    HF_TEST(test_abandoned_upload),
 	    HF_TEST(test_scheduler_frozen),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "harness.h"
+#include "skip.h"
 
 static bool
 some_done(const Troupe__Execution *e, void *arg)
@@ -190,5 +191,5 @@ main(void)
 	    H_TEST(test_restart_twice),
 	    H_TEST(test_outputs_of_settled_chunks),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

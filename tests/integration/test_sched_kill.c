@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include "harness_faults.h"
+#include "skip.h"
 
 #define KILLS 4
 #define SMALL 200 /* items of the per-item map */
@@ -129,5 +130,5 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    HF_TEST(test_sched_sigkill_big_map),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "skip.h"
 
 static void
 test_spread_over_three(void **state)
@@ -78,5 +79,5 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    H_TEST(test_spread_over_three),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "skip.h"
 
 /* Starts `troupe up` in the background, waits (bounded) for its API,
  * runs the issue's example map, lists workers, then sends SIGINT and
@@ -54,5 +55,5 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    H_TEST(test_up_map_stop),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

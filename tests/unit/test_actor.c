@@ -25,6 +25,7 @@
 #include "troupe/actor.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
+#include "skip.h"
 
 #define TEST_GUARD_S 60
 #define TEST_WAIT_MS 20000
@@ -543,7 +544,7 @@ test_python_frames(void **state)
 	peer        p;
 
 	if (src == NULL || !test_have_python())
-		skip();
+		T_SKIP("needs the source tree and python3 >= 3.8");
 	snprintf(pydir, sizeof(pydir), "%s/client/python", src);
 	script = python_actor_file();
 	{
@@ -590,7 +591,7 @@ test_detect_actor(void **state)
 	peer        p;
 
 	if (src == NULL || !test_have_python())
-		skip();
+		T_SKIP("needs the source tree and python3 >= 3.8");
 	snprintf(path, sizeof(path), "%s/tests/bench/actors/detect.py", src);
 	{
 		char *lines[] = {"python3", path, "--work-ms", "1", NULL};
@@ -642,7 +643,7 @@ test_detect_item(void **state)
 	char        out[64];
 
 	if (src == NULL)
-		skip();
+		T_SKIP("needs the source tree (TROUPE_SOURCE_DIR)");
 	assert_int_equal(run_detect_item(src, "12", out, sizeof(out)), 0);
 	assert_string_equal(out, "true\n");
 	assert_int_equal(run_detect_item(src, "11", out, sizeof(out)), 0);
@@ -675,5 +676,5 @@ main(void)
 	                                    guard_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -17,6 +17,7 @@
 #include "map_upload.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
+#include "skip.h"
 
 /* Parses a map command line given as a NULL-terminated list. */
 static int
@@ -873,5 +874,5 @@ main(void)
 	    cmocka_unit_test(test_upload_failure),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

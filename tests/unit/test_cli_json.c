@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "json_out.h"
 #include "progress.h"
+#include "skip.h"
 
 /* Returns obj as one compact line (caller frees) and drops obj. */
 static char *
@@ -272,5 +273,5 @@ main(void)
 	    cmocka_unit_test(test_table),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -52,6 +52,7 @@
 #include "scheduler.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
+#include "skip.h"
 
 #define TOKEN      "s3cret-token"
 #define N_WATCHERS 50
@@ -417,5 +418,5 @@ main(void)
 	};
 
 	troupe_log_init("test_dispatch", LOG_LVL_ERROR);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

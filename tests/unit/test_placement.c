@@ -59,6 +59,7 @@
 #include "scheduler.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
+#include "skip.h"
 
 #define PULL_TIMEOUT_MS 300
 #define PREFETCH        2
@@ -1107,5 +1108,5 @@ main(void)
 	};
 
 	troupe_log_init("test_placement", LOG_LVL_ERROR);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -14,6 +14,7 @@
 
 #include "quote.h"
 #include "troupe/error.h"
+#include "skip.h"
 
 static void
 check_word(const char *in, const char *want)
@@ -176,5 +177,5 @@ main(void)
 	    cmocka_unit_test(test_nul_refused),
 	    cmocka_unit_test(test_command_substitution),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -30,6 +30,7 @@
 #include "pool.h"
 #include "report.h"
 #include "troupe/error.h"
+#include "skip.h"
 
 #define TP_MAX      64
 #define TP_GUARD_MS 20000
@@ -976,5 +977,5 @@ main(void)
 		*slash = '\0';
 	signal(SIGPIPE, SIG_IGN);
 	troupe_log_init("test_replica", LOG_LVL_ERROR);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

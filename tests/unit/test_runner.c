@@ -20,6 +20,7 @@
 #include "log.h"
 #include "report.h"
 #include "runner.h"
+#include "skip.h"
 
 #define TEST_GUARD_MS 20000
 
@@ -460,5 +461,5 @@ main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "report.h"
 #include "runner.h"
+#include "skip.h"
 
 extern char **environ;
 
@@ -196,5 +197,5 @@ main(void)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	troupe_log_init("test_shim", LOG_LVL_ERROR);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -39,6 +39,7 @@
 
 #include "store.h"
 #include "troupe/error.h"
+#include "skip.h"
 
 static char test_dir[64];
 static int  test_seq;
@@ -1018,5 +1019,6 @@ main(void)
 #undef T
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return t_exit(
+	    cmocka_run_group_tests(tests, group_setup, group_teardown));
 }

@@ -25,6 +25,7 @@
 #include "troupe/envelope.h"
 #include "troupe/error.h"
 #include "workerd.h"
+#include "skip.h"
 
 #define FAKE_THREADS  2
 #define FAKE_MAX      16
@@ -792,5 +793,5 @@ main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
