@@ -2,7 +2,8 @@
 """Mutation run: break one line of the code at a time and check that the
 suite notices.
 
-Each mutation in tests/mutations.txt names a file, an exact text that must
+Each mutation in tests/mutations/*.txt (one list per theme: security,
+recovery, items, cli) names a file, an exact text that must
 occur in it once, its replacement, and the ctest tests that must go red.
 For each one this script copies the source tree to a scratch directory
 (once), applies the mutation there, rebuilds the scratch build (only the
@@ -18,7 +19,7 @@ NAMEs select mutations (substring match); none means all.  Exit status 0
 when every selected mutation was caught.  Not part of ctest: a full run
 rebuilds once per mutation and takes tens of minutes.
 
-The list's format, one block per mutation, blocks separated by blank
+Each list's format, one block per mutation, blocks separated by blank
 lines, `#` lines are comments:
 
     name: auth-worker-token-unchecked
@@ -43,7 +44,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LIST = os.path.join(ROOT, "tests", "mutations.txt")
+LISTS = os.path.join(ROOT, "tests", "mutations")
 KEYS = ("name", "promise", "file", "from", "to", "tests")
 
 
@@ -96,7 +97,15 @@ def main():
     ap.add_argument("names", nargs="*")
     a = ap.parse_args()
 
-    muts = parse(LIST)
+    muts = []
+    for f in sorted(os.listdir(LISTS)):
+        if f.endswith(".txt"):
+            muts += parse(os.path.join(LISTS, f))
+    seen = set()
+    for m in muts:
+        if m["name"] in seen:
+            sys.exit(f"mutate: duplicate name {m['name']}")
+        seen.add(m["name"])
     if a.names:
         muts = [m for m in muts if any(n in m["name"] for n in a.names)]
         if not muts:
