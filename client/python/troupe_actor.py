@@ -1,7 +1,7 @@
 """Write a troupe actor replica in Python, with no dependency.
 
 A replica is started once and serves many items, reading them from stdin
-and writing the results to stdout (DESIGN.md, "How a task process talks").
+and writing the results to stdout (docs/design.md, "How a task process talks").
 
     import troupe_actor
 

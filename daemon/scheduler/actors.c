@@ -1,5 +1,5 @@
 /*
- * Actor environments and the placement of their replicas (DESIGN.md,
+ * Actor environments and the placement of their replicas (docs/design.md,
  * "Actor semantics").  Runs on the scheduler's loop thread (scheduler.h).
  *
  * The scheduler decides where replicas live and counts them, so an

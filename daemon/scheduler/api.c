@@ -1,7 +1,7 @@
 /*
  * The public API service (api.proto's Troupe).  Each function is one rpc;
  * rpc.c dispatches to it through the descriptor protoc-c generated.  Runs
- * on the scheduler's loop thread (see sched.h).  Every change is committed
+ * on the scheduler's loop thread (see scheduler.h).  Every change is committed
  * before it is answered: handlers call sched_flush and report its error.
  */
 #include <math.h>

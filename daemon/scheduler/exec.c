@@ -1,5 +1,5 @@
 /*
- * Executions and their items, in memory (see sched.h for the threading
+ * Executions and their items, in memory (see scheduler.h for the threading
  * contract: everything here runs on the scheduler's loop thread).
  *
  * An execution's items live in chunks of STORE_CHUNK_ITEMS, mirroring the

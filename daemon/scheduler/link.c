@@ -2,7 +2,7 @@
  * The worker link service (link.proto's WorkerLink): registration, the
  * Pull long poll that carries shards and cancellations, and Report, whose
  * answer waits for the commit of its results.  Runs on the scheduler's
- * loop thread (see sched.h).
+ * loop thread (see scheduler.h).
  */
 #include <stdio.h>
 #include <stdlib.h>

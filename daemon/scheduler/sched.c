@@ -1,6 +1,6 @@
 /*
  * The scheduler's core: placement of items on workers, group commit,
- * liveness of workers, long-poll deadlines.  See sched.h for the threading
+ * liveness of workers, long-poll deadlines.  See scheduler.h for the threading
  * contract (one loop thread owns all of it).
  *
  * Placement: whenever a worker has a Pull parked and free slots, items are

@@ -235,7 +235,7 @@ struct sched {
 /* sched.c: life cycle, dispatch, group commit, liveness. */
 int     sched_open(uv_loop_t *loop, const sched_opts *o, sched **out, char *err,
                    size_t errlen);
-void    sched_close(sched *s);    /* answers parked calls, flushes, frees */
+void    sched_close(sched *s);    /* drops parked calls unanswered, frees */
 void    sched_dispatch(sched *s); /* place pending items on workers now */
 void    sched_kick(sched *s);     /* dispatch at the end of this loop turn */
 void    sched_dirty(sched *s);    /* flush at the end of this loop turn */

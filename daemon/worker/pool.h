@@ -1,5 +1,5 @@
 /*
- * The actor replicas of one worker (DESIGN.md, "Actor semantics"; the
+ * The actor replicas of one worker (docs/design.md, "Actor semantics"; the
  * worker's side of proto/link.proto's ReplicaStart, ReplicaStatus and
  * Shard.env_key): the replicas the scheduler placed here, by id, and per
  * environment a FIFO queue of items that the replicas of that environment

@@ -1,5 +1,5 @@
 /*
- * One process of an actor replica (DESIGN.md, "Actor semantics" and "How a
+ * One process of an actor replica (docs/design.md, "Actor semantics" and "How a
  * task process talks"): `/bin/sh -c env.command` started once, detached in
  * a process group of its own (under troupe-shim when there is one, see
  * launch.h), with TROUPE_REPLICA and TROUPE_ACTOR in its environment and

@@ -1,5 +1,5 @@
 /*
- * The per-item process runner (DESIGN.md, "How a task process talks"):
+ * The per-item process runner (docs/design.md, "How a task process talks"):
  * one `/bin/sh -c CMD` per item, `{}` replaced by the shell-quoted item,
  * the item's bytes on stdin, stdout as the output, the tail of stderr as
  * the error, TROUPE_EXECUTION/TROUPE_ITEM/TROUPE_ATTEMPT in the
@@ -12,8 +12,9 @@
  * process must ignore SIGPIPE (a command that exits without reading its
  * stdin would otherwise kill the daemon while we write the item).
  *
- * An actor replica runner is meant to sit beside this one with the same
- * shape: start an item, kill it, get one report back through a callback.
+ * An actor replica (replica.h) has the same shape for many items: both
+ * sit on child.h, and both hand back one report per item through a
+ * callback.
  */
 #ifndef TROUPE_WORKER_RUNNER_H
 #define TROUPE_WORKER_RUNNER_H

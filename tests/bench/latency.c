@@ -1,7 +1,8 @@
 /*
  * troupe-latency: the latency of a one-item execution on a warm actor
- * replica, submit to result (DESIGN.md, "Targets": p50 under 1 ms), measured
- * through libtroupe so the CLI's own start-up is not part of the figure.
+ * replica, submit to result (docs/design.md, "Targets": p50 under
+ * 1 ms), measured through libtroupe so the CLI's own start-up is not part
+ * of the figure.
  *
  *	troupe-latency [--runs N] [--warmup N] [--cmd CMD] [--replicas N]
  *	               [--ttl SEC] [--addr URL]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The latency of a one-item map on a warm actor replica, submit to result
-# (DESIGN.md, "Targets": p50 under 1 ms), on a local cluster (`troupe up`,
+# (docs/design.md, "Targets": p50 under 1 ms), on a local cluster (`troupe up`,
 # one worker).
 #
 #   - through libtroupe (troupe-latency, tests/bench/latency.c: one

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The seed scenario (DESIGN.md, "Targets"): 100 items, concurrency 10, a
+# The seed scenario (docs/design.md, "Targets"): 100 items, concurrency 10, a
 # task whose process boots in 0.5 s and then works 10 ms per item.  One
 # invocation runs, on the same items and the same machine:
 #

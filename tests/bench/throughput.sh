@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Throughput of trivial items through actor replicas (DESIGN.md, "Targets":
+# Throughput of trivial items through actor replicas (docs/design.md, "Targets":
 # a million trivial items through 10 replicas in about a second on a 2-core
 # machine, scheduler memory bounded whatever the map's size).
 #
