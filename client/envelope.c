@@ -19,6 +19,20 @@ troupe_pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len)
 	return 0;
 }
 
+ProtobufCMessage *
+troupe_msg_copy(const ProtobufCMessage *msg)
+{
+	uint8_t          *buf = NULL;
+	size_t            len = 0;
+	ProtobufCMessage *out;
+
+	if (troupe_pack(msg, &buf, &len) != 0)
+		return NULL;
+	out = protobuf_c_message_unpack(msg->descriptor, NULL, len, buf);
+	free(buf);
+	return out;
+}
+
 /* Packs env into a new nng message.  body is packed straight into the
  * envelope's bytes field, so the message is built with one copy. */
 static int

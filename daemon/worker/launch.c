@@ -2,6 +2,7 @@
  * Argument vectors and environments of the worker's children (see
  * launch.h).
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "troupe/env.h"
 #include "troupe/error.h"
 
 extern char **environ;
@@ -62,54 +64,23 @@ launch_args_clear(launch_args *a)
 	a->owned = NULL;
 }
 
-/* True when entry (KEY=VALUE) sets the variable named in set (KEY=...). */
-static bool
-launch_same_key(const char *entry, const char *set)
-{
-	size_t n = strcspn(set, "=");
-
-	return strncmp(entry, set, n) == 0 && entry[n] == '=';
-}
-
-/* True when a later entry (a later list, or later in the same list) sets
- * the same variable as sets[s][i]. */
-static bool
-launch_shadowed(char *const *const *sets, const size_t *sizes, size_t n_sets,
-                size_t s, size_t i, const char *entry)
-{
-	for (size_t t = s; t < n_sets; t++)
-		for (size_t j = t == s ? i + 1 : 0; j < sizes[t]; j++)
-			if (strchr(sets[t][j], '=') != NULL &&
-			    launch_same_key(entry, sets[t][j]))
-				return true;
-	return false;
-}
-
 int
 launch_env(char *const *const *sets, const size_t *sizes, size_t n_sets,
            char ***envp)
 {
-	size_t n = 1, k = 0;
-	char **env = NULL;
+	char *const *all[LAUNCH_MAX_SETS + 1];
+	size_t       n_all[LAUNCH_MAX_SETS + 1], n = 0, count;
 
+	assert(n_sets <= LAUNCH_MAX_SETS);
 	for (char **e = environ; *e != NULL; e++)
 		n++;
-	for (size_t s = 0; s < n_sets; s++)
-		n += sizes[s];
-	if ((env = calloc(n, sizeof(*env))) == NULL)
-		return TROUPE_ENOMEM;
-	for (char **e = environ; *e != NULL; e++)
-		if (!launch_shadowed(sets, sizes, n_sets, 0, (size_t)-1, *e))
-			env[k++] = *e;
-	for (size_t s = 0; s < n_sets; s++)
-		for (size_t i = 0; i < sizes[s]; i++)
-			if (strchr(sets[s][i], '=') != NULL &&
-			    !launch_shadowed(sets, sizes, n_sets, s, i,
-			                     sets[s][i]))
-				env[k++] = sets[s][i];
-	env[k] = NULL;
-	*envp = env;
-	return 0;
+	all[0] = environ;
+	n_all[0] = n;
+	for (size_t s = 0; s < n_sets; s++) {
+		all[s + 1] = sets[s];
+		n_all[s + 1] = sizes[s];
+	}
+	return troupe_env_merge(all, n_all, n_sets + 1, envp, &count);
 }
 
 char *

@@ -32,4 +32,11 @@ int troupe_envelope_reply(Troupe__Code code, const char *message,
 /* Packs msg into a fresh malloc'd buffer: *buf (caller frees), *len. */
 int troupe_pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len);
 
+/* A deep copy of msg, by packing and unpacking it (protobuf-c has no copy
+ * of its own): one malloc'd tree the caller frees with the type's
+ * free_unpacked (or protobuf_c_message_free_unpacked).  NULL when out of
+ * memory.  Used wherever a message must outlive the buffer it came in. */
+ProtobufCMessage *troupe_msg_copy(const ProtobufCMessage *msg);
+
+
 #endif
