@@ -1,7 +1,7 @@
 /*
  * troupe-worker: joins a scheduler and runs the items it is given.  This
  * file only reads flags and the config file, then runs the loop; the
- * daemon itself is workerd.c.
+ * daemon itself is workerd.c and its workerd_*.c (workerd_int.h).
  */
 #include <errno.h>
 #include <getopt.h>
