@@ -1,13 +1,16 @@
 /*
- * The worker's actor replicas and their queues (see pool.h for the
- * contract).
+ * The worker's actor pool (pool.h has the contract; pool_int.h how its
+ * two files share the work): the API, the environments and their FIFO
+ * queues of items, the reports handed back to the caller, and placement:
+ * which replica of an environment takes the next item (the one with the
+ * fewest outstanding) and how many it may hold (POOL_PIPELINE, and what
+ * its process may still serve under env.max_items).  The replicas' life
+ * (restarts, recycling, giving up) is pool_rep.c's.
  *
- * Threading: everything runs on the loop thread.  Replica callbacks
- * (answered, exited) come from libuv callbacks; the pool brings its state
- * to a consistent point before each call of done, which may re-enter the
- * pool.  Environments are freed only from pool_status and never while a
- * callback of ours is under way (depth), so a re-entrant pool_status
- * cannot pull one from under a loop.
+ * Async contract: everything runs on the pool's loop thread.  The API is
+ * called by the worker daemon (workerd_attempts.c); done runs from here
+ * (placement failures, pool_shutdown) and from pool_rep.c's replica
+ * callbacks, which libuv calls on the same loop.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,98 +18,22 @@
 #include <string.h>
 
 #include "log.h"
-#include "pool.h"
-#include "replica.h"
+#include "pool_int.h"
 #include "report.h"
 #include "runner.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
-
-/* Deaths in a row without finishing an item before an id is given up. */
-#define POOL_MAX_DEATHS 3
-
-/* The most items written ahead to one replica.  A replica works on one at
- * a time; the others wait in its stdin, so that one write and one wakeup
- * serve several items.  Items go to the replica with the fewest
- * outstanding, so a replica holds more than one only when every replica
- * of its environment has one. */
-#define POOL_PIPELINE 16
-
-struct pool_env {
-	pool_env         *next;
-	char             *key;
-	Troupe__ActorEnv *env; /* the newest definition, owned */
-	pool_item        *head, *tail;
-	size_t            n_queued;
-	size_t            n_reps;
-};
-
-struct pool_rep {
-	pool_rep *next;
-	pool     *p;
-	char     *id;
-	pool_env *env;
-	replica  *proc; /* NULL: no process (about to go) */
-	uint64_t  served;
-	unsigned  deaths;      /* in a row, without finishing an item */
-	bool      stop_wanted; /* stopped for good: never restarts */
-	bool      recycle;     /* restart when the process is gone */
-	bool      stop_after;  /* stop once its items are done */
-};
-
-struct pool {
-	uv_loop_t   *loop;
-	char        *shim;
-	size_t       max_output;
-	unsigned     stop_grace_ms;
-	unsigned     exit_grace_ms;
-	pool_done_fn done;
-	pool_exit_fn exited;
-	void        *arg;
-
-	pool_env *envs;
-	pool_rep *reps;
-	size_t    n_procs;
-	size_t    n_items;
-	bool      shutting;
-	unsigned  depth; /* our callbacks under way */
-
-	/* The ids (and their environments) listed by the last pool_status. */
-	char **last_ids, **last_keys;
-	size_t n_last;
-
-	/* pool_status's answer. */
-	Troupe__ReplicaStatus  *st;
-	Troupe__ReplicaStatus **stp;
-	size_t                  st_cap;
-};
-
-static void pool_place(pool *p, pool_env *e);
 
 /* Environments. */
 
 static pool_env *
 pool_env_find(const pool *p, const char *key)
 {
-	for (pool_env *e = p->envs; e != NULL; e = e->next)
+	for (pool_env *e = list_first(&p->envs); e != NULL;
+	     e = list_next(&p->envs, e))
 		if (strcmp(e->key, key) == 0)
 			return e;
 	return NULL;
-}
-
-/* A deep copy of a (through its wire form: every field then belongs to
- * the copy). */
-static Troupe__ActorEnv *
-pool_env_copy(const Troupe__ActorEnv *a)
-{
-	Troupe__ActorEnv *c = NULL;
-	uint8_t          *buf = NULL;
-	size_t            len = 0;
-
-	if (troupe_pack(&a->base, &buf, &len) == 0)
-		c = troupe__actor_env__unpack(NULL, len, buf);
-	free(buf);
-	return c;
 }
 
 /* The environment key, created or brought up to date with def. */
@@ -114,7 +41,8 @@ static pool_env *
 pool_env_put(pool *p, const char *key, const Troupe__ActorEnv *def)
 {
 	pool_env         *e = pool_env_find(p, key);
-	Troupe__ActorEnv *c = pool_env_copy(def);
+	Troupe__ActorEnv *c =
+	    (Troupe__ActorEnv *)(void *)troupe_msg_copy(&def->base);
 
 	if (c == NULL)
 		return NULL;
@@ -125,8 +53,8 @@ pool_env_put(pool *p, const char *key, const Troupe__ActorEnv *def)
 			troupe__actor_env__free_unpacked(c, NULL);
 			return NULL;
 		}
-		e->next = p->envs;
-		p->envs = e;
+		list_init(&e->queue, offsetof(pool_item, node));
+		list_prepend(&p->envs, e);
 	} else {
 		troupe__actor_env__free_unpacked(e->env, NULL);
 	}
@@ -140,6 +68,7 @@ pool_env_free(pool_env *e)
 {
 	if (e == NULL)
 		return;
+	assert(e->n_reps == 0);
 	if (e->env != NULL)
 		troupe__actor_env__free_unpacked(e->env, NULL);
 	free(e->key);
@@ -155,9 +84,7 @@ pool_listed_env(const pool *p, const char *key)
 	return false;
 }
 
-/* Takes id off the last list: it must not come back by pool_submit (the
- * scheduler stopped it, or it was given up). */
-static void
+void
 pool_unlist(pool *p, const char *id)
 {
 	for (size_t i = 0; i < p->n_last; i++)
@@ -177,75 +104,46 @@ pool_env_gc(pool *p)
 {
 	if (p->depth > 0)
 		return;
-	for (pool_env **pp = &p->envs; *pp != NULL;) {
-		pool_env *e = *pp;
-
+	for (pool_env *e = list_first(&p->envs), *next; e != NULL; e = next) {
+		next = list_next(&p->envs, e);
 		if (e->n_reps == 0 && e->n_queued == 0 &&
 		    !pool_listed_env(p, e->key)) {
-			*pp = e->next;
+			list_remove(&p->envs, e);
 			pool_env_free(e);
-			continue;
 		}
-		pp = &e->next;
 	}
 }
 
 /* Queues. */
 
-static void
+void
 pool_push(pool_env *e, pool_item *it, bool front)
 {
 	it->env = e;
 	it->rep = NULL;
-	if (front) {
-		it->next = e->head;
-		e->head = it;
-		if (e->tail == NULL)
-			e->tail = it;
-	} else {
-		it->next = NULL;
-		if (e->tail != NULL)
-			e->tail->next = it;
-		else
-			e->head = it;
-		e->tail = it;
-	}
+	if (front)
+		list_prepend(&e->queue, it);
+	else
+		list_append(&e->queue, it);
 	e->n_queued++;
 }
 
 static pool_item *
 pool_pop(pool_env *e)
 {
-	pool_item *it = e->head;
+	pool_item *it = list_pop(&e->queue);
 
-	if (it == NULL)
-		return NULL;
-	e->head = it->next;
-	if (e->head == NULL)
-		e->tail = NULL;
-	it->next = NULL;
-	e->n_queued--;
+	if (it != NULL)
+		e->n_queued--;
 	return it;
 }
 
+/* Takes it (queued) out of e's queue. */
 static void
 pool_unqueue(pool_env *e, pool_item *it)
 {
-	pool_item *prev = NULL;
-
-	for (pool_item *q = e->head; q != NULL; prev = q, q = q->next) {
-		if (q != it)
-			continue;
-		if (prev != NULL)
-			prev->next = q->next;
-		else
-			e->head = q->next;
-		if (e->tail == q)
-			e->tail = prev;
-		q->next = NULL;
-		e->n_queued--;
-		return;
-	}
+	list_remove(&e->queue, it);
+	e->n_queued--;
 }
 
 /* Reports. */
@@ -253,7 +151,7 @@ pool_unqueue(pool_env *e, pool_item *it)
 /* Hands it back to the caller with a report (which may be NULL when out
  * of memory: the item is then lost here and the scheduler runs it again
  * once it gives up on this worker). */
-static void
+void
 pool_finish(pool *p, pool_item *it, Troupe__ItemReport *rep)
 {
 	p->n_items--;
@@ -267,7 +165,7 @@ pool_finish(pool *p, pool_item *it, Troupe__ItemReport *rep)
 	p->done(p->arg, it, rep);
 }
 
-static Troupe__ItemReport *
+Troupe__ItemReport *
 pool_report(const pool_item *it)
 {
 	Troupe__ItemReport *rep =
@@ -283,7 +181,7 @@ pool_report(const pool_item *it)
 }
 
 /* Fails it now as a system failure with msg. */
-static void
+void
 pool_fail(pool *p, pool_item *it, const char *msg)
 {
 	Troupe__ItemReport *rep = pool_report(it);
@@ -296,7 +194,7 @@ pool_fail(pool *p, pool_item *it, const char *msg)
 }
 
 /* Fails every item queued for e with msg. */
-static void
+void
 pool_fail_queue(pool *p, pool_env *e, const char *msg)
 {
 	pool_item *it;
@@ -306,102 +204,6 @@ pool_fail_queue(pool *p, pool_env *e, const char *msg)
 		         e->key, msg);
 	while ((it = pool_pop(e)) != NULL)
 		pool_fail(p, it, msg);
-}
-
-/* Replicas. */
-
-static pool_rep *
-pool_rep_find(const pool *p, const char *id)
-{
-	for (pool_rep *r = p->reps; r != NULL; r = r->next)
-		if (strcmp(r->id, id) == 0)
-			return r;
-	return NULL;
-}
-
-/* Whether r can take items now or after a restart of its own. */
-static bool
-pool_rep_usable(const pool_rep *r)
-{
-	return r->proc != NULL && !r->stop_wanted;
-}
-
-static bool
-pool_env_has_usable(const pool *p, const pool_env *e, const pool_rep *but)
-{
-	for (const pool_rep *r = p->reps; r != NULL; r = r->next)
-		if (r != but && r->env == e && pool_rep_usable(r))
-			return true;
-	return false;
-}
-
-static void
-pool_rep_unlink(pool *p, pool_rep *r)
-{
-	for (pool_rep **pp = &p->reps; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	r->env->n_reps--;
-	free(r->id);
-	free(r);
-}
-
-static void pool_on_answer(void *arg, replica *proc, void *tag,
-                           const replica_result *res);
-static void pool_on_exit(void *arg, replica *proc);
-
-/* Starts a process for r. */
-static int
-pool_rep_spawn(pool *p, pool_rep *r)
-{
-	replica_conf c = {0};
-	int          rv;
-
-	c.id = r->id;
-	c.env_key = r->env->key;
-	c.env = r->env->env;
-	c.shim = p->shim;
-	c.max_output = p->max_output;
-	c.stop_grace_ms = p->stop_grace_ms;
-	c.exit_grace_ms = p->exit_grace_ms;
-	if ((rv = replica_start(p->loop, &c, pool_on_answer, pool_on_exit, r,
-	                        &r->proc)) != 0) {
-		log_error("cannot start replica %s of %s: %s", r->id,
-		          r->env->key, troupe_strerror(rv));
-		return rv;
-	}
-	p->n_procs++;
-	log_debug("replica %s of %s started (pid %d)", r->id, r->env->key,
-	          replica_pid(r->proc));
-	return 0;
-}
-
-/* A new record for replica id of e, with its process started. */
-static int
-pool_rep_new(pool *p, pool_env *e, const char *id, pool_rep **out)
-{
-	pool_rep *r = NULL;
-	int       rv;
-
-	if ((r = calloc(1, sizeof(*r))) == NULL ||
-	    (r->id = strdup(id)) == NULL) {
-		free(r);
-		return TROUPE_ENOMEM;
-	}
-	r->p = p;
-	r->env = e;
-	e->n_reps++;
-	r->next = p->reps;
-	p->reps = r;
-	if ((rv = pool_rep_spawn(p, r)) != 0) {
-		pool_rep_unlink(p, r);
-		return rv;
-	}
-	if (out != NULL)
-		*out = r;
-	return 0;
 }
 
 /* How many more items r may be given now: none while it is going or
@@ -454,16 +256,15 @@ pool_rep_take(pool *p, pool_rep *r)
 	return true;
 }
 
-/* Places queued items of e on its replicas with room, one at a time to
- * the one with the fewest outstanding. */
-static void
+void
 pool_place(pool *p, pool_env *e)
 {
-	while (e->head != NULL) {
+	while (!list_empty(&e->queue)) {
 		pool_rep *best = NULL;
 		size_t    least = 0;
 
-		for (pool_rep *r = p->reps; r != NULL; r = r->next) {
+		for (pool_rep *r = list_first(&p->reps); r != NULL;
+		     r = list_next(&p->reps, r)) {
 			size_t out;
 
 			if (r->env != e || pool_rep_room(r) == 0)
@@ -477,141 +278,6 @@ pool_place(pool *p, pool_env *e)
 		if (best == NULL || !pool_rep_take(p, best))
 			return;
 	}
-}
-
-static void
-pool_on_answer(void *arg, replica *proc, void *tag, const replica_result *res)
-{
-	pool_rep           *r = arg;
-	pool               *p = r->p;
-	pool_item          *it = tag;
-	Troupe__ItemReport *rep = NULL;
-	uint32_t            max = r->env->env->max_items;
-
-	p->depth++;
-	if (res->unstarted) {
-		/* Its replica went before starting it: it costs nothing and
-		 * waits for another (pool_on_exit follows and places it). */
-		if (p->shutting) {
-			pool_fail(p, it, res->error);
-		} else {
-			pool_push(r->env, it, true);
-			it->started_ms = 0;
-		}
-		p->depth--;
-		return;
-	}
-	if (res->replied) {
-		r->served++;
-		r->deaths = 0;
-	}
-	if (it != NULL && (rep = pool_report(it)) != NULL) {
-		/* It waited behind others in the replica's stdin: it started
-		 * when it became the current one. */
-		if (res->ran_ms > 0 &&
-		    rep->finished_ms - (int64_t)res->ran_ms > rep->started_ms)
-			rep->started_ms =
-			    rep->finished_ms - (int64_t)res->ran_ms;
-		if (res->ok) {
-			rep->state = TROUPE__ITEM_STATE__ITEM_SUCCEEDED;
-			if (res->len > 0 &&
-			    (rep->output.data = malloc(res->len)) != NULL) {
-				memcpy(rep->output.data, res->output, res->len);
-				rep->output.len = res->len;
-			} else if (res->len > 0) {
-				report_system_failure(rep, "the worker is out "
-				                           "of memory");
-			}
-		} else {
-			rep->system_failure = res->system_failure;
-			rep->exit_code = res->exit_code;
-			report_set_error(rep, res->error, strlen(res->error));
-		}
-	}
-	/* What the replica does next, once nothing is outstanding. */
-	if (replica_stopping(proc)) {
-		/* Going: pool_on_exit decides. */
-	} else if (p->shutting || r->stop_wanted || r->stop_after) {
-		if (!replica_busy(proc)) {
-			r->stop_wanted = true;
-			replica_stop(proc, "the replica was stopped");
-		}
-	} else if (r->recycle || (max > 0 && replica_served(proc) >= max)) {
-		if (!replica_busy(proc)) {
-			log_debug("replica %s served %" PRIu64
-			          " items: recycling it",
-			          r->id, replica_served(proc));
-			r->recycle = true;
-			replica_stop(proc, "the replica was recycled");
-		}
-	} else {
-		pool_place(p, r->env);
-	}
-	if (it != NULL)
-		pool_finish(p, it, rep);
-	p->depth--;
-}
-
-static void
-pool_on_exit(void *arg, replica *proc)
-{
-	pool_rep *r = arg;
-	pool     *p = r->p;
-	pool_env *e = r->env;
-	bool      crashed = !replica_requested(proc) && !replica_expired(proc);
-	char   how[64], tail[RUNNER_STDERR_TAIL], msg[RUNNER_STDERR_TAIL + 256];
-	size_t n;
-
-	p->depth++;
-	p->n_procs--;
-	r->proc = NULL;
-	replica_describe_exit(proc, how, sizeof(how));
-	n = replica_stderr_tail(proc, tail, sizeof(tail));
-	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' '))
-		tail[--n] = '\0';
-	if (crashed) {
-		r->deaths++;
-		log_warn("replica %s of %s (pid %d) died (%s)%s%.200s", r->id,
-		         e->key, replica_pid(proc), how,
-		         tail[0] != '\0' ? ": " : "", tail);
-	}
-	if (p->shutting || r->stop_wanted) {
-		pool_rep_unlink(p, r);
-	} else if (crashed && r->deaths >= POOL_MAX_DEATHS) {
-		snprintf(msg, sizeof(msg),
-		         "replica %s of %s died %u times in a row without "
-		         "finishing an item (last: %s)%s%s",
-		         r->id, e->key, r->deaths, how,
-		         tail[0] != '\0' ? ": " : "", tail);
-		log_warn("%.300s; giving it up", msg);
-		pool_unlist(p, r->id);
-		pool_rep_unlink(p, r);
-		if (!pool_env_has_usable(p, e, NULL))
-			pool_fail_queue(p, e, msg);
-	} else if (r->recycle || e->n_queued > 0) {
-		r->recycle = false;
-		if (pool_rep_spawn(p, r) != 0)
-			pool_rep_unlink(p, r);
-		else
-			pool_place(p, e);
-	} else {
-		log_debug("replica %s of %s is gone (%s)", r->id, e->key,
-		          replica_expired(proc) ? "idle past its TTL" : how);
-		pool_rep_unlink(p, r);
-	}
-	/* Items that came back unstarted go to the others. */
-	if (!p->shutting)
-		pool_place(p, e);
-	/* Nothing may wait on a replica that is not coming back. */
-	if (e->n_queued > 0 && !pool_env_has_usable(p, e, NULL)) {
-		snprintf(msg, sizeof(msg),
-		         "no replica of %s left on this worker (last: %s)%s%s",
-		         e->key, how, tail[0] != '\0' ? ": " : "", tail);
-		pool_fail_queue(p, e, msg);
-	}
-	p->depth--;
-	if (p->exited != NULL)
-		p->exited(p->arg);
 }
 
 /* The API. */
@@ -630,6 +296,8 @@ pool_new(uv_loop_t *loop, const pool_opts *o, pool_done_fn done,
 		free(p);
 		return TROUPE_ENOMEM;
 	}
+	list_init(&p->envs, offsetof(pool_env, node));
+	list_init(&p->reps, offsetof(pool_rep, node));
 	p->loop = loop;
 	p->max_output = o != NULL ? o->max_output : 0;
 	p->stop_grace_ms = o != NULL ? o->stop_grace_ms : 0;
@@ -662,14 +330,10 @@ pool_free(pool *p)
 	if (p->n_procs > 0 || p->n_items > 0)
 		log_error("pool freed with %zu replicas and %zu items left",
 		          p->n_procs, p->n_items);
-	while (p->reps != NULL)
-		pool_rep_unlink(p, p->reps);
-	while (p->envs != NULL) {
-		pool_env *e = p->envs;
-
-		p->envs = e->next;
+	while (!list_empty(&p->reps))
+		pool_rep_unlink(p, list_first(&p->reps));
+	for (pool_env *e; (e = list_pop(&p->envs)) != NULL;)
 		pool_env_free(e);
-	}
 	pool_forget_last(p);
 	free(p->st);
 	free(p->stp);
@@ -790,7 +454,8 @@ pool_shutdown(pool *p, const char *why)
 		return;
 	p->shutting = true;
 	p->depth++;
-	for (pool_rep *r = p->reps; r != NULL; r = r->next) {
+	for (pool_rep *r = list_first(&p->reps); r != NULL;
+	     r = list_next(&p->reps, r)) {
 		r->stop_wanted = true;
 		if (r->proc == NULL)
 			continue;
@@ -799,7 +464,8 @@ pool_shutdown(pool *p, const char *why)
 		else
 			replica_stop(r->proc, why);
 	}
-	for (pool_env *e = p->envs; e != NULL; e = e->next)
+	for (pool_env *e = list_first(&p->envs); e != NULL;
+	     e = list_next(&p->envs, e))
 		pool_fail_queue(p, e, why);
 	p->depth--;
 }
@@ -812,7 +478,8 @@ pool_status(pool *p, Troupe__ReplicaStatus ***out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	for (pool_rep *r = p->reps; r != NULL; r = r->next)
+	for (pool_rep *r = list_first(&p->reps); r != NULL;
+	     r = list_next(&p->reps, r))
 		want++;
 	if (want > p->st_cap) {
 		Troupe__ReplicaStatus  *st = calloc(want, sizeof(*st));
@@ -834,7 +501,8 @@ pool_status(pool *p, Troupe__ReplicaStatus ***out, size_t *n)
 		free(ids);
 		return TROUPE_ENOMEM;
 	}
-	for (pool_rep *r = p->reps; r != NULL; r = r->next) {
+	for (pool_rep *r = list_first(&p->reps); r != NULL;
+	     r = list_next(&p->reps, r)) {
 		Troupe__ReplicaStatus *s = &p->st[k];
 
 		/* One stopped for good is gone as far as the scheduler is

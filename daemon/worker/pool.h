@@ -4,7 +4,7 @@
  * Shard.env_key): the replicas the scheduler placed here, by id, and per
  * environment a FIFO queue of items that the replicas of that environment
  * take.  A replica works on one item at a time but holds up to
- * POOL_PIPELINE (pool.c) written ahead to its stdin, each item going to
+ * POOL_PIPELINE (pool_int.h) written ahead to its stdin, each item going to
  * the replica with the fewest outstanding; none is given more than its
  * process may still serve under env.max_items.
  *
@@ -42,6 +42,7 @@
 #include <uv.h>
 
 #include "link.pb-c.h"
+#include "list.h"
 
 typedef struct pool     pool;
 typedef struct pool_env pool_env;
@@ -55,11 +56,11 @@ typedef struct pool_item {
 	const Troupe__WorkItem *item;
 	uint32_t                timeout_ms; /* 0: none */
 
-	/* The pool's. */
-	struct pool_item *next; /* in its environment's queue */
-	pool_env         *env;
-	pool_rep         *rep; /* holding it; NULL while queued */
-	int64_t           started_ms;
+	/* The pool's (zero before the first pool_submit). */
+	list_node node; /* in its environment's queue */
+	pool_env *env;  /* NULL: not the pool's */
+	pool_rep *rep;  /* holding it; NULL while queued */
+	int64_t   started_ms;
 } pool_item;
 
 /* An item ended; the callee owns rep (report_free, or hand it on).  Called
