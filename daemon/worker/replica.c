@@ -1,21 +1,15 @@
 /*
- * One actor replica process (see replica.h for the contract).
+ * One actor replica process, its life (replica.h has the contract,
+ * replica_int.h how replica.c and replica_io.c share the work): start,
+ * the getters, the timers (TTL, the current item's timeout, the grace
+ * after SIGTERM), stop, kill, cancel, and the answers owed to the items
+ * outstanding when the process is gone.
  *
- * Threading: everything runs on the loop thread that owns the replica.
- * One timer (its child's, child.h) serves every phase, restarted with the
- * callback of the phase: the TTL while idle, the current item's timeout
- * while busy, the grace between SIGTERM and SIGKILL while stopping, then
- * the child's wait for the pipes after the exit.  The child's idle handle
- * writes the items sent during a turn of the loop in one go (a write per
- * item costs a wakeup of the replica per item).  A replica ends when its
- * child does; the last close callback answers the items outstanding and
- * calls exited.
- *
- * The items outstanding are a FIFO ring of slots; the first is the
- * current one.  A slot whose tag is NULL is not answered: cancelled, or
- * (the current one) already answered by a timeout or a kill.  Callbacks
- * may re-enter (send, cancel, stop, kill): a slot is taken off, or its tag
- * cleared, before its answer is delivered.
+ * Async contract: everything runs on the loop thread that owns the
+ * replica; the caller (pool_rep.c) calls in, and answered and exited are
+ * called only from libuv callbacks (the timers here, the child's close,
+ * replica_io.c's reads and writes), never from inside a call to this
+ * module.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -23,107 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actor.pb-c.h"
 #include "child.h"
-#include "log.h"
-#include "replica.h"
-#include "runner.h"
 #include "launch.h"
-#include "troupe/actor.h"
-#include "troupe/error.h"
-
-#define REPLICA_TTL_DEFAULT_S 90
-#define REPLICA_FRAME_SLACK   64 /* an ActorReply's fields beyond output */
-
-/* An item outstanding. */
-typedef struct replica_slot {
-	void    *tag; /* NULL: answered already, or cancelled */
-	uint64_t seq;
-	uint32_t timeout_ms;
-} replica_slot;
-
-struct replica {
-	child      c;
-	uv_loop_t *loop;
-
-	replica_answer_fn answered;
-	replica_exit_fn   exited;
-	void             *arg;
-
-	char    *id;
-	bool     frames;
-	bool     shim;   /* SIGTERM goes to the shim, which passes it on */
-	size_t   max_in; /* the most stdout one answer may take */
-	size_t   max_output;
-	unsigned stop_grace_ms;
-	uint64_t ttl_ms;
-
-	/* The items outstanding, oldest (the current one) first. */
-	replica_slot *q;
-	size_t        q_head, q_len, q_cap;
-	uint64_t      seq;   /* the last one sent */
-	uint64_t      since; /* uv_now when the current one became so */
-	uint8_t      *wbuf;  /* items sent, not yet written */
-	size_t        w_len, w_cap;
-
-	uint8_t *inbuf; /* stdout not yet answered */
-	size_t   in_len, in_cap;
-
-	uint64_t idle_since; /* uv_now when it last became idle */
-	uint64_t served;
-	bool     stopping;  /* takes no more items */
-	bool     requested; /* we stopped or killed it */
-	bool     expired;   /* its TTL stopped it */
-	char    *fail_why;  /* an item in hand fails with this */
-};
+#include "log.h"
+#include "replica_int.h"
+#include "runner.h"
 
 static void replica_idle(replica *r);
-
-/* The ring of slots. */
-
-static replica_slot *
-replica_slot_at(replica *r, size_t i)
-{
-	return &r->q[(r->q_head + i) % r->q_cap];
-}
-
-static int
-replica_slot_push(replica *r, const replica_slot *s)
-{
-	if (r->q_len == r->q_cap) {
-		size_t        cap = r->q_cap > 0 ? r->q_cap * 2 : 16;
-		replica_slot *q = malloc(cap * sizeof(*q));
-
-		if (q == NULL)
-			return TROUPE_ENOMEM;
-		for (size_t i = 0; i < r->q_len; i++)
-			q[i] = *replica_slot_at(r, i);
-		free(r->q);
-		r->q = q;
-		r->q_cap = cap;
-		r->q_head = 0;
-	}
-	r->q[(r->q_head + r->q_len) % r->q_cap] = *s;
-	r->q_len++;
-	return 0;
-}
-
-static replica_slot
-replica_slot_shift(replica *r)
-{
-	replica_slot s = r->q[r->q_head];
-
-	r->q_head = (r->q_head + 1) % r->q_cap;
-	r->q_len--;
-	return s;
-}
-
-static replica_slot
-replica_slot_pop(replica *r)
-{
-	r->q_len--;
-	return *replica_slot_at(r, r->q_len);
-}
 
 /* Getters. */
 
@@ -224,7 +124,7 @@ replica_id(const replica *r)
 
 /* Ending. */
 
-static uint64_t
+uint64_t
 replica_ran(const replica *r)
 {
 	return uv_now(r->loop) - r->since;
@@ -375,11 +275,7 @@ replica_cancel(replica *r, void *tag)
 	return false;
 }
 
-/* The replica cannot go on (it broke the protocol, answered too much, or
- * closed a pipe while alive): kill it.  The current item fails with why:
- * at once as the item's failure when user, else at the exit as the
- * replica's death; the items behind it come back unstarted at the exit. */
-static void
+void
 replica_broken(replica *r, const char *why, bool user)
 {
 	replica_result res = {0};
@@ -431,9 +327,7 @@ replica_timeout_cb(uv_timer_t *t)
 	replica_broken(r, why, true);
 }
 
-/* The current item changed (or there is none): its timeout from now, or
- * the TTL. */
-static void
+void
 replica_current(replica *r)
 {
 	uint32_t ms;
@@ -467,310 +361,6 @@ replica_exit(void *owner)
 
 	log_debug("replica %s (pid %d) exited: status %d, signal %d", r->id,
 	          r->c.pid, r->c.exit_status, r->c.term_signal);
-}
-
-/* Answers. */
-
-/* The current item was answered (res: ok or a frames error): the next one
- * becomes current, then res goes to the caller (a cancelled item's with a
- * NULL tag).  Returns whether the caller may go on reading answers (it
- * may have stopped or killed the replica meanwhile). */
-static bool
-replica_answer_current(replica *r, replica_result *res)
-{
-	replica_slot s = replica_slot_shift(r);
-
-	res->replied = true;
-	res->ran_ms = replica_ran(r);
-	r->served++;
-	replica_current(r);
-	r->answered(r->arg, r, s.tag, res);
-	return !r->stopping && !r->c.exited;
-}
-
-/* Lines: each "\n" ends the answer of the current item.  Returns how many
- * bytes of inbuf were used; *more: go on reading answers. */
-static size_t
-replica_lines(replica *r, size_t from, bool *more)
-{
-	size_t off = 0;
-
-	*more = true;
-	while (r->q_len > 0) {
-		uint8_t *nl = memchr(r->inbuf + from, '\n', r->in_len - from);
-		replica_result res = {0};
-		bool           last = r->q_len == 1;
-
-		if (nl == NULL)
-			break;
-		res.ok = true;
-		res.output = r->inbuf + off;
-		res.len = (size_t)(nl - (r->inbuf + off));
-		off = from = (size_t)(nl - r->inbuf) + 1;
-		if (!replica_answer_current(r, &res) || last) {
-			/* What follows the last answer no item asked for (an
-			 * item sent during the callback has its own). */
-			*more = false;
-			break;
-		}
-	}
-	return off;
-}
-
-/* Frames: one ActorReply per item, echoing its seq.  As replica_lines;
- * *why is set when the replica broke the protocol. */
-static size_t
-replica_frames(replica *r, bool *more, char *why, size_t whylen)
-{
-	size_t off = 0;
-
-	*more = true;
-	while (r->q_len > 0) {
-		Troupe__ActorReply *rep = NULL;
-		replica_result      res = {0};
-		uint64_t            want = replica_slot_at(r, 0)->seq;
-		size_t              hl = 0, ml = 0;
-		bool                last = r->q_len == 1, go;
-		int                 rv;
-
-		rv = troupe_frame_header(r->inbuf + off, r->in_len - off,
-		                         r->max_in, &hl, &ml);
-		if (rv == TROUPE_EFULL) {
-			snprintf(why, whylen,
-			         "output exceeds the limit of %zu bytes",
-			         r->max_output);
-			break;
-		}
-		if (rv != 0) {
-			snprintf(why, whylen,
-			         "replica %s broke the frames protocol: a bad "
-			         "length prefix",
-			         r->id);
-			break;
-		}
-		if (hl == 0 || r->in_len - off < hl + ml)
-			break; /* more to come */
-		rep =
-		    troupe__actor_reply__unpack(NULL, ml, r->inbuf + off + hl);
-		if (rep == NULL) {
-			snprintf(
-			    why, whylen,
-			    "replica %s broke the frames protocol: a reply "
-			    "that is not an ActorReply",
-			    r->id);
-			break;
-		}
-		if (rep->seq != want) {
-			snprintf(why, whylen,
-			         "replica %s broke the frames protocol: reply "
-			         "%" PRIu64 " to request %" PRIu64,
-			         r->id, rep->seq, want);
-			troupe__actor_reply__free_unpacked(rep, NULL);
-			break;
-		}
-		off += hl + ml;
-		if (rep->result_case == TROUPE__ACTOR_REPLY__RESULT_ERROR) {
-			res.error = rep->error[0] != '\0' ? rep->error
-			                                  : "the actor failed";
-		} else {
-			res.ok = true;
-			if (rep->result_case ==
-			    TROUPE__ACTOR_REPLY__RESULT_OUTPUT) {
-				res.output = rep->output.data;
-				res.len = rep->output.len;
-			}
-		}
-		go = replica_answer_current(r, &res);
-		troupe__actor_reply__free_unpacked(rep, NULL);
-		if (!go || last) {
-			*more = false;
-			break;
-		}
-	}
-	return off;
-}
-
-static void
-replica_out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	replica *r = child_owner(h);
-
-	child_out_room(&r->inbuf, &r->in_cap, r->in_len, r->max_in, buf);
-}
-
-static void
-replica_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-	replica *r = child_owner(s);
-	size_t   from = r->in_len, used;
-	bool     more;
-	char     why[160];
-
-	if (n == 0)
-		return;
-	if (n < 0) {
-		if (n == UV_ENOBUFS)
-			replica_broken(r, "out of memory for the output",
-			               false);
-		else
-			replica_broken(r, "it closed its stdout", false);
-		child_out_end(&r->c);
-		return;
-	}
-	if (r->q_len == 0 || r->stopping) {
-		r->in_len = 0; /* no item asked for this */
-		return;
-	}
-	r->in_len += (size_t)n;
-	why[0] = '\0';
-	if (r->frames)
-		used = replica_frames(r, &more, why, sizeof(why));
-	else
-		used = replica_lines(r, from, &more);
-	if (!more || r->q_len == 0 || r->stopping || r->c.exited) {
-		r->in_len = 0;
-		return;
-	}
-	/* Keep the start of the next answer. */
-	if (used > 0) {
-		memmove(r->inbuf, r->inbuf + used, r->in_len - used);
-		r->in_len -= used;
-	}
-	if (why[0] == '\0' && !r->frames && r->in_len > r->max_output)
-		snprintf(why, sizeof(why),
-		         "output exceeds the limit of %zu bytes",
-		         r->max_output);
-	if (why[0] != '\0') {
-		uv_read_stop((uv_stream_t *)&r->c.out);
-		replica_broken(r, why, true);
-	}
-}
-
-/* Writes. */
-
-/* One write to stdin with its bytes; freed by its callback (which libuv
- * calls, with UV_ECANCELED, for writes still pending when stdin closes). */
-typedef struct replica_write {
-	uv_write_t req;
-	uint8_t    data[];
-} replica_write;
-
-static void
-replica_write_cb(uv_write_t *w, int status)
-{
-	replica *r = w->data;
-
-	free(w);
-	/* A replica that stopped reading its stdin cannot serve: EPIPE means
-	 * it closed it (it is probably exiting). */
-	if (status != 0 && status != UV_ECANCELED)
-		replica_broken(r, "it closed its stdin", false);
-}
-
-/* Writes what was sent during the last turn of the loop: as much as the
- * pipe takes now, the rest queued to libuv. */
-static void
-replica_flush_cb(uv_idle_t *h)
-{
-	replica       *r = child_owner(h);
-	replica_write *w = NULL;
-	uv_buf_t       b;
-	size_t         done = 0;
-	int            rv;
-
-	uv_idle_stop(h);
-	if (r->w_len == 0 || r->stopping || r->c.exited) {
-		r->w_len = 0;
-		return;
-	}
-	b = uv_buf_init((char *)r->wbuf, (unsigned)r->w_len);
-	rv = uv_try_write((uv_stream_t *)&r->c.in, &b, 1);
-	if (rv > 0)
-		done = (size_t)rv;
-	else if (rv != UV_EAGAIN)
-		goto broken;
-	if (done < r->w_len) {
-		size_t n = r->w_len - done;
-
-		if ((w = malloc(sizeof(*w) + n)) == NULL)
-			goto broken;
-		memcpy(w->data, r->wbuf + done, n);
-		w->req.data = r;
-		b = uv_buf_init((char *)w->data, (unsigned)n);
-		if (uv_write(&w->req, (uv_stream_t *)&r->c.in, &b, 1,
-		             replica_write_cb) != 0) {
-			free(w);
-			goto broken;
-		}
-	}
-	r->w_len = 0;
-	return;
-broken:
-	r->w_len = 0;
-	replica_broken(r, "cannot write to its stdin", false);
-}
-
-/* Appends n bytes for stdin (p NULL: a "\n"). */
-static int
-replica_wbuf_add(replica *r, const uint8_t *p, size_t n)
-{
-	if (r->w_cap - r->w_len < n) {
-		size_t   cap = r->w_cap > 0 ? r->w_cap : 4096;
-		uint8_t *b;
-
-		while (cap - r->w_len < n)
-			cap *= 2;
-		if ((b = realloc(r->wbuf, cap)) == NULL)
-			return TROUPE_ENOMEM;
-		r->wbuf = b;
-		r->w_cap = cap;
-	}
-	if (n > 0)
-		memcpy(r->wbuf + r->w_len, p, n);
-	r->w_len += n;
-	return 0;
-}
-
-int
-replica_send(replica *r, void *tag, const uint8_t *input, size_t len,
-             uint32_t timeout_ms)
-{
-	replica_slot s = {
-	    .tag = tag, .seq = r->seq + 1, .timeout_ms = timeout_ms};
-	size_t   mark = r->w_len;
-	uint8_t *frame = NULL;
-	size_t   n = 0;
-	int      rv;
-
-	if (tag == NULL)
-		return TROUPE_EINVAL;
-	if (r->stopping || r->c.exited)
-		return TROUPE_ESTATE;
-	if (r->frames) {
-		Troupe__ActorRequest req;
-
-		troupe__actor_request__init(&req);
-		req.seq = s.seq;
-		req.input.data = (uint8_t *)input;
-		req.input.len = len;
-		if ((rv = troupe_frame_encode(&req.base, &frame, &n)) != 0)
-			return rv;
-		rv = replica_wbuf_add(r, frame, n);
-		free(frame);
-	} else if ((rv = replica_wbuf_add(r, input, len)) == 0) {
-		rv = replica_wbuf_add(r, (const uint8_t *)"\n", 1);
-	}
-	if (rv == 0)
-		rv = replica_slot_push(r, &s);
-	if (rv != 0) {
-		r->w_len = mark;
-		return rv;
-	}
-	r->seq = s.seq;
-	if (r->q_len == 1)
-		replica_current(r);
-	uv_idle_start(&r->c.idle, replica_flush_cb);
-	return 0;
 }
 
 /* Start. */
