@@ -41,11 +41,11 @@ void launch_args_clear(launch_args *a);
 #define LAUNCH_MAX_SETS 8
 
 /* Builds a child's environment: the daemon's own, then each of the n_sets
- * (at most LAUNCH_MAX_SETS) lists sets[i] of sizes[i] KEY=VALUE strings, a later value for a key
- * overriding an earlier one (entries without '=' are skipped).  *envp is a
- * malloc'd NULL-terminated array the caller frees (free(*envp) only: the
- * strings stay the caller's and environ's).  Linear in the entries
- * (troupe_env_merge).  Returns 0 or TROUPE_ENOMEM. */
+ * (at most LAUNCH_MAX_SETS) lists sets[i] of sizes[i] KEY=VALUE strings, a
+ * later value for a key overriding an earlier one (entries without '=' are
+ * skipped).  *envp is a malloc'd NULL-terminated array the caller frees
+ * (free(*envp) only: the strings stay the caller's and environ's).  Linear in
+ * the entries (troupe_env_merge).  Returns 0 or TROUPE_ENOMEM. */
 int launch_env(char *const *const *sets, const size_t *sizes, size_t n_sets,
                char ***envp);
 

@@ -2,6 +2,10 @@
  * troupe-worker: joins a scheduler and runs the items it is given.  This
  * file only reads flags and the config file, then runs the loop; the
  * daemon itself is workerd.c and its workerd_*.c (workerd_int.h).
+ *
+ * Threading: the main thread runs the one libuv loop that owns the
+ * daemon (docs/design.md, Threading) until workerd has closed every
+ * handle; nng's threads are the link's business (wlink.h).
  */
 #include <errno.h>
 #include <getopt.h>

@@ -206,6 +206,8 @@ pool_fail_queue(pool *p, pool_env *e, const char *msg)
 		pool_fail(p, it, msg);
 }
 
+/* Placement. */
+
 /* How many more items r may be given now: none while it is going or
  * about to, and never more than its process may still serve
  * (env.max_items). */

@@ -1,4 +1,4 @@
-/* Shell quoting (see quote.h). */
+/* Shell quoting (see quote.h: no state, any thread). */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>

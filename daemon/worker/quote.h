@@ -2,6 +2,9 @@
  * Shell quoting for the per-item process: `{}` in a task's command is
  * replaced by the item, quoted so that /bin/sh sees exactly the item's
  * bytes as one word whatever they hold.
+ *
+ * No state: plain functions, callable from any thread (runner.c calls
+ * them on the loop thread).
  */
 #ifndef TROUPE_WORKER_QUOTE_H
 #define TROUPE_WORKER_QUOTE_H

@@ -1,4 +1,4 @@
-/* ItemReport construction (see report.h). */
+/* ItemReport construction (see report.h: no state, any thread). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,6 +3,9 @@
  * runner fills in and the worker sends back.  Reports built here own every
  * field (none point into an unpacked message) and are freed only with
  * report_free.
+ *
+ * No state: plain functions, callable from any thread (the runner, the
+ * pool and the outbox call them on the loop thread).
  */
 #ifndef TROUPE_WORKER_REPORT_H
 #define TROUPE_WORKER_REPORT_H

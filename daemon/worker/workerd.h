@@ -6,6 +6,8 @@
  * Threading contract: one libuv loop owns all of it.  nng's threads reach
  * it only through the link (wlink.h), whose replies run on the loop;
  * child processes, timers and signals are libuv handles on the same loop.
+ * Inside, it is split by job (workerd_int.h): the phase, the link, the
+ * attempts, the outbox.
  *
  * (Named workerd_, not worker_, so it never clashes with the scheduler's
  * own worker records when tests link both daemons' libraries.)
