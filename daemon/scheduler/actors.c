@@ -1,6 +1,7 @@
 /*
- * Actor environments and the placement of their replicas (docs/design.md,
- * "Actor semantics").  Runs on the scheduler's loop thread (scheduler.h).
+ * Actor environments and the placement of their replicas (see actors.h
+ * for the contract; docs/design.md, "Actor semantics").  Runs on the scheduler's
+ * loop thread only.
  *
  * The scheduler decides where replicas live and counts them, so an
  * environment never has more than replica_count alive in the cluster; the
@@ -16,7 +17,8 @@
 
 #include "log.h"
 #include "names.h"
-#include "scheduler.h"
+#include "actors.h"
+#include "troupe/env.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
 
@@ -56,9 +58,9 @@ actors_adhoc_hash(const Troupe__ActorEnv *a, const Troupe__TaskSpec *task)
 }
 
 static actor_env *
-actors_find(sched *s, const char *key)
+actors_find(actors *a, const char *key)
 {
-	for (actor_env *e = s->envs; e != NULL; e = e->next)
+	for (actor_env *e = a->envs; e != NULL; e = e->next)
 		if (strcmp(e->key, key) == 0)
 			return e;
 	return NULL;
@@ -67,33 +69,28 @@ actors_find(sched *s, const char *key)
 /* Makes (or refreshes) the in-memory environment key from a, taking the
  * command and environment from task where a has none. */
 static int
-actors_put(sched *s, const char *key, const Troupe__ActorEnv *a,
+actors_put(actors *as, const char *key, const Troupe__ActorEnv *a,
            const Troupe__TaskSpec *task, actor_env **out)
 {
 	Troupe__ActorEnv  copy = *a;
 	Troupe__ActorEnv *owned = NULL;
-	actor_env        *e = actors_find(s, key);
-	uint8_t          *buf = NULL;
-	size_t            len = 0;
+	actor_env        *e = actors_find(as, key);
 	char            **env = NULL;
+	char *const      *sets[2] = {task->env, a->env};
+	size_t            sizes[2] = {task->n_env, a->n_env}, n_env = 0;
 
 	if (copy.command[0] == '\0')
 		copy.command = task->command;
 	if (copy.ttl_seconds == 0)
-		copy.ttl_seconds = SCHED_DEFAULT_TTL_S;
+		copy.ttl_seconds = ACTORS_DEFAULT_TTL_S;
 	if (task->n_env > 0) {
 		/* The task's environment, then the actor's own. */
-		env = calloc(task->n_env + a->n_env, sizeof(*env));
-		if (env == NULL)
+		if (troupe_env_merge(sets, sizes, 2, &env, &n_env) != 0)
 			return TROUPE_ENOMEM;
-		memcpy(env, task->env, task->n_env * sizeof(*env));
-		memcpy(env + task->n_env, a->env, a->n_env * sizeof(*env));
 		copy.env = env;
-		copy.n_env = task->n_env + a->n_env;
+		copy.n_env = n_env;
 	}
-	if (troupe_pack(&copy.base, &buf, &len) == 0)
-		owned = troupe__actor_env__unpack(NULL, len, buf);
-	free(buf);
+	owned = (Troupe__ActorEnv *)troupe_msg_copy(&copy.base);
 	free(env);
 	if (owned == NULL)
 		return TROUPE_ENOMEM;
@@ -103,8 +100,8 @@ actors_put(sched *s, const char *key, const Troupe__ActorEnv *a,
 			return TROUPE_ENOMEM;
 		}
 		snprintf(e->key, sizeof(e->key), "%s", key);
-		e->next = s->envs;
-		s->envs = e;
+		e->next = as->envs;
+		as->envs = e;
 	} else
 		troupe__actor_env__free_unpacked(e->env, NULL);
 	/* New replicas start from the newest definition. */
@@ -114,7 +111,7 @@ actors_put(sched *s, const char *key, const Troupe__ActorEnv *a,
 }
 
 int
-actors_resolve(sched *s, const Troupe__ExecutionSpec *sp,
+actors_resolve(actors *s, const Troupe__ExecutionSpec *sp,
                const Troupe__TaskSpec *task, actor_env **out, char *err,
                size_t errlen)
 {
@@ -167,49 +164,6 @@ uint32_t
 actors_used_slots(const worker *w)
 {
 	return w->n_replicas + w->n_proc;
-}
-
-static worker_env *
-actors_wenv_find(const worker *w, const actor_env *env)
-{
-	for (worker_env *k = w->envs; k != NULL; k = k->next)
-		if (k->env == env)
-			return k;
-	return NULL;
-}
-
-/* w's record of env, made when create is set (NULL without memory). */
-static worker_env *
-actors_wenv(worker *w, const actor_env *env, bool create)
-{
-	worker_env *k = actors_wenv_find(w, env);
-
-	if (k != NULL || !create || (k = calloc(1, sizeof(*k))) == NULL)
-		return k;
-	k->env = env;
-	k->next = w->envs;
-	w->envs = k;
-	return k;
-}
-
-void
-actors_assigned(worker *w, const exec *e, int delta)
-{
-	worker_env *k;
-
-	if (e->env == NULL)
-		w->n_proc += (uint32_t)delta;
-	else if ((k = actors_wenv(w, e->env, delta > 0)) != NULL)
-		k->inflight += (uint32_t)delta;
-}
-
-/* Items of env in flight on w. */
-static uint32_t
-actors_inflight(const worker *w, const actor_env *env)
-{
-	const worker_env *k = actors_wenv_find(w, env);
-
-	return k != NULL ? k->inflight : 0;
 }
 
 static uint32_t
@@ -274,7 +228,7 @@ actors_stop(worker *w, const char *id)
 }
 
 void
-actors_reconcile(sched *s, worker *w, const Troupe__PullRequest *in)
+actors_reconcile(actors *s, worker *w, const Troupe__PullRequest *in)
 {
 	/* Ours that the worker no longer lists are gone (TTL, recycled,
 	 * crashed and given up), unless not yet announced to it. */
@@ -331,11 +285,10 @@ actors_reconcile(sched *s, worker *w, const Troupe__PullRequest *in)
 }
 
 void
-actors_evict_idle(sched *s, worker *w, const actor_env *keep, uint32_t want)
+actors_evict_idle(worker *w, const actor_env *keep, uint32_t want)
 {
 	uint32_t stopping = 0;
 
-	(void)s;
 	for (replica *r = w->replicas; r != NULL; r = r->next)
 		stopping += r->stopping;
 	/* Slots already on their way count against what is wanted. */
@@ -345,7 +298,7 @@ actors_evict_idle(sched *s, worker *w, const actor_env *keep, uint32_t want)
 		for (replica *r = w->replicas; r != NULL; r = r->next) {
 			if (r->stopping || r->env == keep || !r->announced ||
 			    r->state == TROUPE__REPLICA_STATE__REPLICA_BUSY ||
-			    actors_inflight(w, r->env) > 0)
+			    worker_inflight(w, r->env) > 0)
 				continue;
 			if (victim == NULL ||
 			    r->idle_ms_left < victim->idle_ms_left)
@@ -364,32 +317,31 @@ actors_evict_idle(sched *s, worker *w, const actor_env *keep, uint32_t want)
 static bool
 actors_struck_out(const worker *w, const actor_env *env, int64_t now)
 {
-	const worker_env *k = actors_wenv_find(w, env);
+	const worker_env *k = worker_env_of((worker *)w, env, false);
 
 	return k != NULL && k->until_ms > now;
 }
 
-void
-actors_note_result(sched *s, worker *w, const actor_env *env,
-                   bool system_failure)
+bool
+actors_note_result(worker *w, const actor_env *env, bool system_failure)
 {
-	worker_env *k = actors_wenv(w, env, system_failure);
+	worker_env *k = worker_env_of(w, env, system_failure);
 
 	if (k == NULL)
-		return; /* no strikes, or no memory: only placement worse */
+		return false; /* no strikes, or no memory: placement worse */
 	if (!system_failure) {
 		k->strikes = 0;
-		return;
+		return false;
 	}
-	if (++k->strikes < SCHED_STRIKES_OUT || k->until_ms > troupe_now_ms())
-		return;
-	k->until_ms = troupe_now_ms() + SCHED_STRIKE_OUT_MS;
+	if (++k->strikes < ACTORS_STRIKES_OUT || k->until_ms > troupe_now_ms())
+		return false;
+	k->until_ms = troupe_now_ms() + ACTORS_STRIKE_OUT_MS;
 	k->strikes = 0;
 	log_warn("worker %s: %d items of %s in a row failed there (replicas "
 	         "dying?); its items and replicas go to other workers for "
 	         "%d s",
-	         w->name, SCHED_STRIKES_OUT, env->key,
-	         SCHED_STRIKE_OUT_MS / 1000);
+	         w->name, ACTORS_STRIKES_OUT, env->key,
+	         ACTORS_STRIKE_OUT_MS / 1000);
 	/* Its replicas there, if any still live, free their places in the
 	 * count for replicas elsewhere. */
 	for (replica *r = w->replicas; r != NULL; r = r->next)
@@ -397,19 +349,20 @@ actors_note_result(sched *s, worker *w, const actor_env *env,
 			r->stopping = true;
 			actors_stop(w, r->id);
 		}
-	sched_kick(s);
+	return true;
 }
 
 /* Whether env should stay off w for now: struck out there, while some
  * other ready worker is not. */
 static bool
-actors_avoid(const sched *s, const worker *w, const actor_env *env)
+actors_avoid(const actors *s, const worker *w, const actor_env *env)
 {
 	int64_t now = troupe_now_ms();
 
 	if (!actors_struck_out(w, env, now))
 		return false;
-	for (const worker *o = s->workers; o != NULL; o = o->next)
+	for (const worker *o = list_first(s->workers); o != NULL;
+	     o = list_next(s->workers, o))
 		if (o != w && o->state == TROUPE__WORKER_STATE__WORKER_READY &&
 		    !actors_struck_out(o, env, now))
 			return true;
@@ -421,19 +374,18 @@ actors_avoid(const sched *s, const worker *w, const actor_env *env)
  * every replica instead of queueing behind the first worker's (the
  * prefetch trap of Celery's multiplier). */
 static uint32_t
-actors_prefetch(const sched *s, const actor_env *env, const exec *e)
+actors_prefetch(const actors *s, const actor_env *env, const exec *e)
 {
 	uint32_t n = env->env->replica_count > 0 ? env->env->replica_count : 1;
 	uint64_t share = e->n_pending / n + 1;
 
-	return share < s->opts.actor_prefetch ? (uint32_t)share
-	                                      : s->opts.actor_prefetch;
+	return share < s->prefetch ? (uint32_t)share : s->prefetch;
 }
 
 bool
-actors_make_room(sched *s, worker *w, actor_env *env, const exec *e)
+actors_make_room(actors *s, worker *w, actor_env *env, const exec *e)
 {
-	uint32_t inflight = actors_inflight(w, env);
+	uint32_t inflight = worker_inflight(w, env);
 	uint32_t here = actors_replicas_on(w, env);
 	bool     start =
 	    env->n_replicas < env->env->replica_count && actors_fits(w, env);
@@ -448,7 +400,8 @@ actors_make_room(sched *s, worker *w, actor_env *env, const exec *e)
 	 * replicas before it queues behind them; but not while another
 	 * worker that could take one has fewer of them (replicas spread over
 	 * the workers with room, as their Pulls come). */
-	for (worker *o = s->workers; start && o != NULL; o = o->next)
+	for (const worker *o = list_first(s->workers); start && o != NULL;
+	     o = list_next(s->workers, o))
 		if (o != w && o->state == TROUPE__WORKER_STATE__WORKER_READY &&
 		    actors_replicas_on(o, env) < here && actors_fits(o, env))
 			start = false;
@@ -460,9 +413,8 @@ actors_make_room(sched *s, worker *w, actor_env *env, const exec *e)
 			return true;
 		if (env->n_replicas < env->env->replica_count &&
 		    !actors_fits(w, env))
-			actors_evict_idle(s, w, env,
-			                  env->env->replica_count -
-			                      env->n_replicas);
+			actors_evict_idle(
+			    w, env, env->env->replica_count - env->n_replicas);
 		return false;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -490,12 +442,11 @@ actors_unlink(worker *w, replica **pp)
 }
 
 void
-actors_drain(sched *s, worker *w)
+actors_drain(worker *w)
 {
-	(void)s;
 	for (replica *r = w->replicas; r != NULL; r = r->next)
 		if (!r->stopping && r->announced &&
-		    actors_inflight(w, r->env) == 0) {
+		    worker_inflight(w, r->env) == 0) {
 			r->stopping = true;
 			actors_stop(w, r->id);
 		}
@@ -506,11 +457,6 @@ actors_drop_worker(worker *w)
 {
 	while (w->replicas != NULL)
 		actors_unlink(w, &w->replicas);
-	while (w->envs != NULL) {
-		worker_env *k = w->envs;
-		w->envs = k->next;
-		free(k);
-	}
 	for (size_t i = 0; i < w->n_stops; i++)
 		free(w->stops[i]);
 	free(w->stops);
@@ -546,14 +492,8 @@ actors_acc_add(actors_acc *a, const char *key, Troupe__ActorEnv *env,
 	/* Registered ones come from the store (owned); in-memory ones are
 	 * borrowed and must not be freed: mark those by a NULL key copy. */
 	st->env = env;
-	if (!owned_env) {
-		uint8_t *buf = NULL;
-		size_t   len = 0;
-		st->env = NULL;
-		if (troupe_pack(&env->base, &buf, &len) == 0)
-			st->env = troupe__actor_env__unpack(NULL, len, buf);
-		free(buf);
-	}
+	if (!owned_env)
+		st->env = (Troupe__ActorEnv *)troupe_msg_copy(&env->base);
 	a->v[a->n++] = st;
 	return st;
 }
@@ -567,7 +507,7 @@ actors_store_cb(void *arg, Troupe__ActorEnv *env)
 }
 
 int
-actors_list(sched *s, Troupe__ListActorsReply *rep, const char *only)
+actors_list(actors *s, Troupe__ListActorsReply *rep, const char *only)
 {
 	actors_acc a = {0};
 	int        rv = store_list_actors(s->st, actors_store_cb, &a);
@@ -591,7 +531,8 @@ actors_list(sched *s, Troupe__ListActorsReply *rep, const char *only)
 			rv = TROUPE_ENOMEM;
 			break;
 		}
-		for (worker *w = s->workers; w != NULL; w = w->next)
+		for (const worker *w = list_first(s->workers); w != NULL;
+		     w = list_next(s->workers, w))
 			for (replica *r = w->replicas; r != NULL && k < n;
 			     r = r->next) {
 				Troupe__ReplicaInfo *ri;
@@ -635,7 +576,7 @@ actors_list_free(Troupe__ListActorsReply *rep)
 }
 
 void
-actors_free_all(sched *s)
+actors_free_all(actors *s)
 {
 	while (s->envs != NULL) {
 		actor_env *e = s->envs;
@@ -649,6 +590,7 @@ int
 actors_bind(exec *e, actor_env *env)
 {
 	e->env = env;
+	e->env_key = env != NULL ? env->key : NULL;
 	/* `--actor NAME` alone: the execution runs the environment's command,
 	 * and says so (the unpacked empty string is protobuf-c's shared
 	 * default, never freed, so it is simply replaced). */
@@ -659,4 +601,64 @@ actors_bind(exec *e, actor_env *env)
 		e->task->command = cmd;
 	}
 	return 0;
+}
+
+bool
+actors_have_news(const worker *w)
+{
+	for (const replica *r = w->replicas; r != NULL; r = r->next)
+		if (!r->announced)
+			return true;
+	return w->n_stops > 0;
+}
+
+int
+actors_reply_fill(worker *w, Troupe__PullReply *rep, actors_reply *b)
+{
+	size_t n = 0;
+
+	memset(b, 0, sizeof(*b));
+	for (replica *r = w->replicas; r != NULL; r = r->next)
+		n += !r->announced;
+	if (n > 0 && ((b->starts = calloc(n, sizeof(*b->starts))) == NULL ||
+	              (b->stp = calloc(n, sizeof(*b->stp))) == NULL)) {
+		actors_reply_free(b);
+		return TROUPE_ENOMEM;
+	}
+	for (replica *r = w->replicas; r != NULL; r = r->next) {
+		Troupe__ReplicaStart *st;
+
+		if (r->announced)
+			continue;
+		st = &b->starts[b->n_starts];
+		troupe__replica_start__init(st);
+		st->replica_id = r->id;
+		st->env_key = r->env->key;
+		st->env = r->env->env;
+		b->stp[b->n_starts++] = st;
+	}
+	rep->start_replicas = b->stp;
+	rep->n_start_replicas = b->n_starts;
+	rep->stop_replicas = w->stops;
+	rep->n_stop_replicas = w->n_stops;
+	return 0;
+}
+
+void
+actors_reply_sent(worker *w, actors_reply *b)
+{
+	(void)b;
+	for (replica *r = w->replicas; r != NULL; r = r->next)
+		r->announced = true;
+	for (size_t i = 0; i < w->n_stops; i++)
+		free(w->stops[i]);
+	w->n_stops = 0;
+}
+
+void
+actors_reply_free(actors_reply *b)
+{
+	free(b->starts);
+	free(b->stp);
+	memset(b, 0, sizeof(*b));
 }

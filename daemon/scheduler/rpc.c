@@ -6,6 +6,7 @@
  * after its send when enough other calls are receiving.  Completions of
  * the aio arrive on nng threads and are posted to the loop.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <nng/supplemental/tls/tls.h>
 #include <nng/transport/ipc/ipc.h>
 
+#include "list.h"
 #include "log.h"
 #include "rpc.h"
 #include "troupe/envelope.h"
@@ -31,7 +33,7 @@ enum { RPC_RECV, RPC_DISPATCH, RPC_PARKED, RPC_SEND };
 
 struct rpc_call {
 	rpc_server *srv;
-	rpc_call   *prev, *next; /* every call of the server */
+	list_node   node; /* the server's calls */
 	nng_ctx     ctx;
 	nng_aio    *aio;
 	int         state;
@@ -40,19 +42,20 @@ struct rpc_call {
 };
 
 struct rpc_server {
-	uv_loop_t        *loop;
-	loopq            *q;
-	nng_socket        sock;
-	nng_listener      listener;
-	nng_tls_config   *tls;
-	ProtobufCService *service;
-	char             *token;
-	rpc_call         *calls;
-	int               receiving;
-	int               closing;
-	uv_mutex_t        gone_mtx; /* guards gone: nng threads append */
-	uint32_t         *gone;
-	size_t            n_gone, cap_gone;
+	uv_loop_t         *loop;
+	loopq             *q;
+	nng_socket         sock;
+	nng_listener       listener;
+	nng_tls_config    *tls;
+	const rpc_service *service;
+	rpc_handler      **handlers; /* by the descriptor's method index */
+	char              *token;
+	list               calls;
+	int                receiving;
+	int                closing;
+	uv_mutex_t         gone_mtx; /* guards gone: nng threads append */
+	uint32_t          *gone;
+	size_t             n_gone, cap_gone;
 	void (*on_disconnect)(void *, uint32_t);
 	void *on_disconnect_arg;
 };
@@ -79,12 +82,7 @@ rpc_call_free(rpc_call *c)
 {
 	rpc_server *s = c->srv;
 
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		s->calls = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	list_remove(&s->calls, c);
 	nng_aio_stop(c->aio);
 	/* A message still on the aio was never handed to nng (a failed or
 	 * cancelled send) or never taken by us (a receive cut short by
@@ -162,25 +160,13 @@ rpc_call_pipe(const rpc_call *c)
 	return c->pipe;
 }
 
-/* The closure protoc-c's generated service functions hand to handlers. */
-static void
-rpc_closure(const ProtobufCMessage *msg, void *data)
-{
-	rpc_call *c = data;
-
-	if (msg != NULL)
-		rpc_reply(c, msg);
-	else if (!c->answered)
-		rpc_fail(c, TROUPE_EINTERNAL, "handler gave no reply");
-}
-
 /* Loop thread: a request arrived.  Unpacks it, checks the token, finds
- * the method in the service descriptor and invokes it. */
+ * the method in the service descriptor and calls its handler. */
 static void
 rpc_dispatch(rpc_call *c, nng_msg *m)
 {
 	rpc_server                       *s = c->srv;
-	const ProtobufCServiceDescriptor *desc = s->service->descriptor;
+	const ProtobufCServiceDescriptor *desc = s->service->desc;
 	const ProtobufCMethodDescriptor  *md = NULL;
 	Troupe__Request                  *req = NULL;
 	ProtobufCMessage                 *in = NULL;
@@ -215,8 +201,7 @@ rpc_dispatch(rpc_call *c, nng_msg *m)
 		         md->input->name, md->name);
 		goto done;
 	}
-	s->service->invoke(s->service, (unsigned)(md - desc->methods), in,
-	                   rpc_closure, c);
+	s->handlers[md - desc->methods](s->service->ctx, in, c);
 	if (!c->answered) {
 		/* Parked: keep the server receiving without this context. */
 		c->state = RPC_PARKED;
@@ -295,10 +280,7 @@ rpc_call_new(rpc_server *s)
 		free(c);
 		return troupe_err_from_nng(rv);
 	}
-	c->next = s->calls;
-	if (s->calls != NULL)
-		s->calls->prev = c;
-	s->calls = c;
+	list_append(&s->calls, c);
 	rpc_call_recv(c);
 	return 0;
 }
@@ -369,9 +351,29 @@ rpc_is_network(const char *url)
 	       strncmp(url, "ws", 2) == 0;
 }
 
+/* The handler of each of the descriptor's methods, in its order, into
+ * s->handlers.  Returns 0 or TROUPE_ENOMEM. */
+static int
+rpc_bind_handlers(rpc_server *s)
+{
+	const ProtobufCServiceDescriptor *d = s->service->desc;
+
+	if ((s->handlers = calloc(d->n_methods + 1, sizeof(*s->handlers))) ==
+	    NULL)
+		return TROUPE_ENOMEM;
+	for (unsigned i = 0; i < d->n_methods; i++)
+		for (size_t k = 0; k < s->service->n_methods; k++)
+			if (strcmp(d->methods[i].name,
+			           s->service->methods[k].name) == 0)
+				s->handlers[i] = s->service->methods[k].fn;
+	for (unsigned i = 0; i < d->n_methods; i++)
+		assert(s->handlers[i] != NULL); /* every method is served */
+	return 0;
+}
+
 int
 rpc_server_open(uv_loop_t *loop, loopq *q, const rpc_listen_opts *o,
-                ProtobufCService *service, rpc_server **out, char *err,
+                const rpc_service *service, rpc_server **out, char *err,
                 size_t errlen)
 {
 	rpc_server *s = NULL;
@@ -388,9 +390,12 @@ rpc_server_open(uv_loop_t *loop, loopq *q, const rpc_listen_opts *o,
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return TROUPE_ENOMEM;
 	uv_mutex_init(&s->gone_mtx);
+	list_init(&s->calls, offsetof(rpc_call, node));
 	s->loop = loop;
 	s->q = q;
 	s->service = service;
+	if ((rv = rpc_bind_handlers(s)) != 0)
+		goto fail;
 	if (o->token != NULL && (s->token = strdup(o->token)) == NULL) {
 		rv = TROUPE_ENOMEM;
 		goto fail;
@@ -445,10 +450,11 @@ rpc_server_close(rpc_server *s)
 	if (nng_socket_id(s->sock) > 0)
 		nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
 	/* Stop every aio first (waits out running callbacks), then close. */
-	for (rpc_call *c = s->calls; c != NULL; c = c->next)
+	for (rpc_call *c = list_first(&s->calls); c != NULL;
+	     c = list_next(&s->calls, c))
 		nng_aio_stop(c->aio);
-	while (s->calls != NULL)
-		rpc_call_free(s->calls);
+	while (!list_empty(&s->calls))
+		rpc_call_free(list_first(&s->calls));
 	if (nng_socket_id(s->sock) > 0 &&
 	    troupe_sock_close(s->sock, TROUPE_SOCK_CLOSE_MS) != 0)
 		log_warn("a listening socket did not close in %d ms (nng "
@@ -457,6 +463,7 @@ rpc_server_close(rpc_server *s)
 	if (s->tls != NULL)
 		nng_tls_config_free(s->tls);
 	free(s->token);
+	free(s->handlers);
 	free(s->gone);
 	uv_mutex_destroy(&s->gone_mtx);
 	free(s);

@@ -1,15 +1,17 @@
 /*
  * The scheduler's RPC endpoints: an nng rep socket per listener, serving
- * one protoc-c service (api.proto's Troupe or link.proto's WorkerLink)
- * through the service descriptor protoc-c generates, so the .proto file is
- * the only list of methods.
+ * one service of the .proto files (api.proto's Troupe or link.proto's
+ * WorkerLink): methods are found by name in the service descriptor
+ * protoc-c generates and bodies unpacked with its input descriptors, so
+ * the .proto file is the only list of methods and types; a table of
+ * handlers by method name says who serves each.
  *
  * Async contract: nng receives and sends on its own threads; every aio
  * callback only posts the call to the loop (loopq).  On the loop thread a
  * request is unpacked, its token checked, its method looked up by name in
  * the descriptor, its body unpacked with the method's input descriptor,
- * and the service's function invoked with a closure.  A handler either
- * answers at once (calls the closure, or rpc_fail) or keeps the call and
+ * and the method's handler called.  A handler either
+ * answers at once (rpc_reply or rpc_fail) or keeps the call and
  * answers later (a long poll, or a result waiting for its commit): a kept
  * ("parked") call holds its nng context, and the server opens another
  * context so that parked calls never stop it from receiving.
@@ -27,6 +29,25 @@
 typedef struct rpc_server rpc_server;
 typedef struct rpc_call   rpc_call;
 
+/* One method's handler: in is the request body (the method's input type,
+ * e.g. const Troupe__GetHealthRequest *; owned by rpc.c, valid during the
+ * call only), ctx the service's.  It answers call now or parks it. */
+typedef void rpc_handler(void *ctx, const void *in, rpc_call *call);
+
+typedef struct rpc_method {
+	const char  *name; /* as in the .proto service */
+	rpc_handler *fn;
+} rpc_method;
+
+/* A service: its descriptor, a handler for each of its methods, and the
+ * handlers' context.  Not owned by the server; it must outlive it. */
+typedef struct rpc_service {
+	const ProtobufCServiceDescriptor *desc;
+	const rpc_method                 *methods;
+	size_t                            n_methods;
+	void                             *ctx;
+} rpc_service;
+
 typedef struct rpc_listen_opts {
 	const char *url;      /* ipc://, tcp:// or tls+tcp:// */
 	const char *token;    /* required from clients when non-NULL */
@@ -35,13 +56,14 @@ typedef struct rpc_listen_opts {
 } rpc_listen_opts;
 
 /* Opens a listener at opts->url serving service (not owned; it must
- * outlive the server).  ipc:// sockets are created owner-only (0600).  A
+ * outlive the server; every method of its descriptor must have a handler,
+ * checked under assert).  ipc:// sockets are created owner-only (0600).  A
  * tcp:// or tls+tcp:// url without a token is refused (TROUPE_EPERM), so
  * the scheduler never runs commands for anybody on the network.  On
  * failure err holds one line for a person.  The caller owns *out and
  * frees it with rpc_server_close. */
 int rpc_server_open(uv_loop_t *loop, loopq *q, const rpc_listen_opts *opts,
-                    ProtobufCService *service, rpc_server **out, char *err,
+                    const rpc_service *service, rpc_server **out, char *err,
                     size_t errlen);
 
 /* Stops the listener and frees every call, parked or not; callers must
@@ -56,8 +78,7 @@ void rpc_server_on_disconnect(rpc_server *s, void (*fn)(void *, uint32_t),
 /* A handler that returns without answering has parked the call: it must
  * answer it later, exactly once, with rpc_reply or rpc_fail. */
 
-/* Answers a call with OK and msg (packed now; msg stays the caller's).
- * This is what the protoc-c closure does; handlers may call either. */
+/* Answers a call with OK and msg (packed now; msg stays the caller's). */
 void rpc_reply(rpc_call *c, const ProtobufCMessage *msg);
 
 /* Answers a call with an error: code from err (a TROUPE_E* code) and a

@@ -15,37 +15,8 @@
 
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store_int.h"
 #include "troupe/error.h"
-
-enum store_stmt_id {
-	STORE_BEGIN,
-	STORE_COMMIT,
-	STORE_ROLLBACK,
-	STORE_EXEC_PUT,
-	STORE_EXEC_GET,
-	STORE_EXEC_LIST,
-	STORE_EXEC_LIST_PHASE,
-	STORE_EXEC_UNFINISHED,
-	STORE_INPUTS_PUT,
-	STORE_RESULTS_PUT,
-	STORE_CHUNK_GET,
-	STORE_DELTA_PUT,
-	STORE_DELTA_LIST,
-	STORE_DELTA_DROP,
-	STORE_DELTA_ANY,
-	STORE_TASK_INSERT,
-	STORE_TASK_UPSERT,
-	STORE_TASK_GET,
-	STORE_TASK_LIST,
-	STORE_TASK_DELETE,
-	STORE_ACTOR_INSERT,
-	STORE_ACTOR_UPSERT,
-	STORE_ACTOR_GET,
-	STORE_ACTOR_LIST,
-	STORE_ACTOR_DELETE,
-	STORE_NSTMT
-};
 
 /* In store_stmt_id order.  The listing queries take ?1 before_seq (always
  * bound, INT64_MAX for no bound, so the rowid range is searched), ?2
@@ -102,43 +73,13 @@ static const char *const store_sql[STORE_NSTMT] = {
     [STORE_ACTOR_DELETE] = "DELETE FROM actors WHERE name = ?1",
 };
 
-struct store {
-	sqlite3      *db;
-	sqlite3_stmt *st[STORE_NSTMT];
-	uint8_t      *buf; /* reused for packing, grows to the largest row */
-	size_t        bufcap;
-	int           has_err;
-	char          err[256];
-};
-
-/* Tasks and actor environments share their code; this says which. */
-typedef struct store_named {
-	const char                       *what; /* for messages */
-	const ProtobufCMessageDescriptor *desc;
-	int                               insert, upsert, get, list, del;
-} store_named;
-
-static const store_named store_tasks = {"task",
-                                        &troupe__task_spec__descriptor,
-                                        STORE_TASK_INSERT,
-                                        STORE_TASK_UPSERT,
-                                        STORE_TASK_GET,
-                                        STORE_TASK_LIST,
-                                        STORE_TASK_DELETE};
-static const store_named store_actors = {
-    "actor environment", &troupe__actor_env__descriptor,
-    STORE_ACTOR_INSERT,  STORE_ACTOR_UPSERT,
-    STORE_ACTOR_GET,     STORE_ACTOR_LIST,
-    STORE_ACTOR_DELETE};
-
-/* Zero-length blobs need a non-NULL pointer, or SQLite binds NULL. */
-static const uint8_t store_empty[1];
+const uint8_t store_empty[1];
 
 /* Why the last store_open failed, since there is no store to ask then. */
 static _Thread_local char store_open_err[256];
 
 /* Records the connection's message for rc and returns rc as TROUPE_E*. */
-static int
+int
 store_fail(store *s, int rc)
 {
 	snprintf(s->err, sizeof(s->err), "%s", sqlite3_errmsg(s->db));
@@ -147,7 +88,7 @@ store_fail(store *s, int rc)
 }
 
 /* Records our own message and returns err. */
-static int
+int
 store_failf(store *s, int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -161,7 +102,7 @@ store_failf(store *s, int err, const char *fmt, ...)
 
 /* Ends a use of a statement.  The bindings are dropped so that no
  * SQLITE_STATIC pointer outlives the call that bound it. */
-static void
+void
 store_done(sqlite3_stmt *st)
 {
 	sqlite3_reset(st);
@@ -169,7 +110,7 @@ store_done(sqlite3_stmt *st)
 }
 
 /* Steps a statement that returns no rows, then ends its use. */
-static int
+int
 store_run(store *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
@@ -182,7 +123,7 @@ store_run(store *s, sqlite3_stmt *st)
 }
 
 /* Packs m into s->buf.  *data stays valid until the next store_pack. */
-static int
+int
 store_pack(store *s, const ProtobufCMessage *m, const void **data, size_t *len)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
@@ -208,7 +149,7 @@ store_pack(store *s, const ProtobufCMessage *m, const void **data, size_t *len)
 	return 0;
 }
 
-static int
+int
 store_bind_blob(store *s, sqlite3_stmt *st, int i, const void *data, size_t len)
 {
 	int rc = sqlite3_bind_blob64(st, i, data, len, SQLITE_STATIC);
@@ -218,7 +159,7 @@ store_bind_blob(store *s, sqlite3_stmt *st, int i, const void *data, size_t len)
 
 /* Unpacks column col of the current row, which must not be NULL.  The
  * result belongs to the caller; a blob that does not parse is corrupt. */
-static int
+int
 store_unpack(store *s, sqlite3_stmt *st, int col,
              const ProtobufCMessageDescriptor *d, const char *what,
              ProtobufCMessage **out)
@@ -310,9 +251,8 @@ fail:
 
 /* Calls fn on each unpacked row of st.  fn owns the message; a negative
  * return of fn is returned, a positive one stops the listing with 0. */
-typedef int (*store_row_fn)(void *ctx, int64_t seq, ProtobufCMessage *m);
 
-static int
+int
 store_each(store *s, sqlite3_stmt *st, const ProtobufCMessageDescriptor *d,
            const char *what, store_row_fn fn, void *ctx)
 {
@@ -574,388 +514,6 @@ store_rollback(store *s)
 		store_run(s, s->st[STORE_ROLLBACK]);
 	else
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-int
-store_put_execution(store *s, const Troupe__Execution *ex)
-{
-	sqlite3_stmt *st = s->st[STORE_EXEC_PUT];
-	const char   *project = "";
-	const void   *data = NULL;
-	size_t        len = 0;
-	int           rv;
-
-	if (ex->id == NULL || ex->id[0] == '\0')
-		return store_failf(s, TROUPE_EINVAL, "execution has no id");
-	if (ex->spec != NULL && ex->spec->project != NULL)
-		project = ex->spec->project;
-	if ((rv = store_pack(s, &ex->base, &data, &len)) != 0)
-		return rv;
-	sqlite3_bind_text(st, 1, ex->id, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, (int)ex->phase);
-	sqlite3_bind_text(st, 3, project, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, ex->created_ms);
-	if ((rv = store_bind_blob(s, st, 5, data, len)) != 0) {
-		store_done(st);
-		return rv;
-	}
-	return store_run(s, st);
-}
-
-/* Runs a single-row `SELECT body ... WHERE key = ?1` statement. */
-static int
-store_get_one(store *s, sqlite3_stmt *st, const char *key,
-              const ProtobufCMessageDescriptor *d, const char *what,
-              ProtobufCMessage **out)
-{
-	int rc;
-	int rv = 0;
-
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		rv = store_unpack(s, st, 0, d, what, out);
-	else if (rc == SQLITE_DONE)
-		rv = store_failf(s, TROUPE_ENOTFOUND, "no %s '%s'", what, key);
-	else
-		rv = store_fail(s, rc);
-	store_done(st);
-	return rv;
-}
-
-int
-store_get_execution(store *s, const char *id, Troupe__Execution **out)
-{
-	ProtobufCMessage *m = NULL;
-	int               rv;
-
-	rv = store_get_one(s, s->st[STORE_EXEC_GET], id,
-	                   &troupe__execution__descriptor, "execution", &m);
-	if (rv == 0)
-		*out = (Troupe__Execution *)m;
-	return rv;
-}
-
-typedef struct store_exec_ctx {
-	store_exec_cb cb;
-	void         *arg;
-} store_exec_ctx;
-
-static int
-store_exec_row(void *ctx, int64_t seq, ProtobufCMessage *m)
-{
-	store_exec_ctx *c = ctx;
-
-	return c->cb(c->arg, seq, (Troupe__Execution *)m);
-}
-
-int
-store_list_executions(store *s, int64_t before_seq, Troupe__Phase phase,
-                      const char *project, uint32_t limit, store_exec_cb cb,
-                      void *arg)
-{
-	store_exec_ctx ctx = {cb, arg};
-	sqlite3_stmt  *st;
-
-	st = s->st[phase != 0 ? STORE_EXEC_LIST_PHASE : STORE_EXEC_LIST];
-	sqlite3_bind_int64(st, 1, before_seq > 0 ? before_seq : INT64_MAX);
-	if (project != NULL && project[0] != '\0')
-		sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, limit > 0 ? (int64_t)limit : -1);
-	if (phase != 0)
-		sqlite3_bind_int(st, 4, (int)phase);
-	return store_each(s, st, &troupe__execution__descriptor, "execution",
-	                  store_exec_row, &ctx);
-}
-
-int
-store_unfinished_executions(store *s, store_exec_cb cb, void *arg)
-{
-	store_exec_ctx ctx = {cb, arg};
-
-	return store_each(s, s->st[STORE_EXEC_UNFINISHED],
-	                  &troupe__execution__descriptor, "execution",
-	                  store_exec_row, &ctx);
-}
-
-/* Runs st with ?1 id, ?2 chunk, then ?3 seq when seq >= 0, and m packed
- * as the last parameter. */
-static int
-store_put_blob(store *s, sqlite3_stmt *st, const char *id, uint32_t chunk,
-               int64_t seq, const ProtobufCMessage *m)
-{
-	const void *data = NULL;
-	size_t      len = 0;
-	int         col = 3;
-	int         rv;
-
-	if ((rv = store_pack(s, m, &data, &len)) != 0)
-		return rv;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, chunk);
-	if (seq >= 0)
-		sqlite3_bind_int64(st, col++, seq);
-	if ((rv = store_bind_blob(s, st, col, data, len)) != 0) {
-		store_done(st);
-		return rv;
-	}
-	return store_run(s, st);
-}
-
-int
-store_put_inputs(store *s, const char *id, uint32_t chunk,
-                 const Troupe__ChunkInputs *in)
-{
-	return store_put_blob(s, s->st[STORE_INPUTS_PUT], id, chunk, -1,
-	                      &in->base);
-}
-
-int
-store_put_results(store *s, const char *id, uint32_t chunk,
-                  const Troupe__ChunkResults *res)
-{
-	return store_put_blob(s, s->st[STORE_RESULTS_PUT], id, chunk, -1,
-	                      &res->base);
-}
-
-int
-store_put_delta(store *s, const char *id, uint32_t chunk, uint32_t seq,
-                const Troupe__ChunkResults *delta)
-{
-	return store_put_blob(s, s->st[STORE_DELTA_PUT], id, chunk, seq,
-	                      &delta->base);
-}
-
-int
-store_drop_deltas(store *s, const char *id, uint32_t chunk)
-{
-	sqlite3_stmt *st = s->st[STORE_DELTA_DROP];
-
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, chunk);
-	return store_run(s, st);
-}
-
-typedef struct store_delta_ctx {
-	store_delta_cb cb;
-	void          *arg;
-} store_delta_ctx;
-
-static int
-store_delta_row(void *ctx, int64_t seq, ProtobufCMessage *m)
-{
-	store_delta_ctx *c = ctx;
-
-	return c->cb(c->arg, (uint32_t)seq, (Troupe__ChunkResults *)m);
-}
-
-int
-store_has_deltas(store *s, const char *id, uint32_t chunk, bool *out)
-{
-	sqlite3_stmt *st = s->st[STORE_DELTA_ANY];
-	int           rc;
-
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, chunk);
-	rc = sqlite3_step(st);
-	store_done(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_fail(s, rc);
-	*out = rc == SQLITE_ROW;
-	return 0;
-}
-
-int
-store_get_deltas(store *s, const char *id, uint32_t chunk, store_delta_cb cb,
-                 void *arg)
-{
-	store_delta_ctx ctx = {cb, arg};
-	sqlite3_stmt   *st = s->st[STORE_DELTA_LIST];
-
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, chunk);
-	return store_each(s, st, &troupe__chunk_results__descriptor,
-	                  "result delta", store_delta_row, &ctx);
-}
-
-int
-store_get_chunk(store *s, const char *id, uint32_t chunk,
-                Troupe__ChunkInputs **in, Troupe__ChunkResults **res)
-{
-	sqlite3_stmt     *st = s->st[STORE_CHUNK_GET];
-	ProtobufCMessage *mi = NULL;
-	ProtobufCMessage *mr = NULL;
-	int               rc;
-	int               rv = 0;
-
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, chunk);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		rv = store_failf(s, TROUPE_ENOTFOUND,
-		                 "execution '%s' has no chunk %u", id,
-		                 (unsigned)chunk);
-		goto fail;
-	}
-	if (rc != SQLITE_ROW) {
-		rv = store_fail(s, rc);
-		goto fail;
-	}
-	if (in != NULL && sqlite3_column_type(st, 0) != SQLITE_NULL &&
-	    (rv = store_unpack(s, st, 0, &troupe__chunk_inputs__descriptor,
-	                       "chunk inputs", &mi)) != 0)
-		goto fail;
-	if (res != NULL && sqlite3_column_type(st, 1) != SQLITE_NULL &&
-	    (rv = store_unpack(s, st, 1, &troupe__chunk_results__descriptor,
-	                       "chunk results", &mr)) != 0)
-		goto fail;
-	store_done(st);
-	if (in != NULL)
-		*in = (Troupe__ChunkInputs *)mi;
-	if (res != NULL)
-		*res = (Troupe__ChunkResults *)mr;
-	return 0;
-fail:
-	store_done(st);
-	if (mi != NULL)
-		protobuf_c_message_free_unpacked(mi, NULL);
-	return rv;
-}
-
-static int
-store_named_put(store *s, const store_named *k, const char *name,
-                const ProtobufCMessage *m, int replace)
-{
-	sqlite3_stmt *st = s->st[replace ? k->upsert : k->insert];
-	const void   *data = NULL;
-	size_t        len = 0;
-	int           rc;
-	int           rv;
-
-	if (name == NULL || name[0] == '\0')
-		return store_failf(s, TROUPE_EINVAL, "%s has no name", k->what);
-	if ((rv = store_pack(s, m, &data, &len)) != 0)
-		return rv;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if ((rv = store_bind_blob(s, st, 2, data, len)) != 0)
-		goto fail;
-	rc = sqlite3_step(st);
-	if ((rc & 0xff) == SQLITE_CONSTRAINT)
-		rv = store_failf(s, TROUPE_EEXIST, "%s '%s' already exists",
-		                 k->what, name);
-	else if (rc != SQLITE_DONE)
-		rv = store_fail(s, rc);
-fail:
-	store_done(st);
-	return rv;
-}
-
-static int
-store_named_delete(store *s, const store_named *k, const char *name)
-{
-	int rv;
-
-	sqlite3_bind_text(s->st[k->del], 1, name, -1, SQLITE_STATIC);
-	if ((rv = store_run(s, s->st[k->del])) != 0)
-		return rv;
-	if (sqlite3_changes(s->db) == 0)
-		return store_failf(s, TROUPE_ENOTFOUND, "no %s '%s'", k->what,
-		                   name);
-	return 0;
-}
-
-static int
-store_named_get(store *s, const store_named *k, const char *name,
-                ProtobufCMessage **out)
-{
-	return store_get_one(s, s->st[k->get], name, k->desc, k->what, out);
-}
-
-/* The caller's callback of store_list_tasks or store_list_actors: the one
- * that is set. */
-typedef struct store_named_ctx {
-	store_task_cb  task;
-	store_actor_cb actor;
-	void          *arg;
-} store_named_ctx;
-
-static int
-store_named_row(void *ctx, int64_t seq, ProtobufCMessage *m)
-{
-	store_named_ctx *c = ctx;
-
-	if (c->task != NULL)
-		return c->task(c->arg, (Troupe__TaskSpec *)m);
-	return c->actor(c->arg, (Troupe__ActorEnv *)m);
-}
-
-static int
-store_named_list(store *s, const store_named *k, store_named_ctx *ctx)
-{
-	return store_each(s, s->st[k->list], k->desc, k->what, store_named_row,
-	                  ctx);
-}
-
-int
-store_put_task(store *s, const Troupe__TaskSpec *t, int replace)
-{
-	return store_named_put(s, &store_tasks, t->name, &t->base, replace);
-}
-
-int
-store_get_task(store *s, const char *name, Troupe__TaskSpec **out)
-{
-	ProtobufCMessage *m = NULL;
-	int               rv = store_named_get(s, &store_tasks, name, &m);
-
-	if (rv == 0)
-		*out = (Troupe__TaskSpec *)m;
-	return rv;
-}
-
-int
-store_list_tasks(store *s, store_task_cb cb, void *arg)
-{
-	store_named_ctx ctx = {cb, NULL, arg};
-
-	return store_named_list(s, &store_tasks, &ctx);
-}
-
-int
-store_delete_task(store *s, const char *name)
-{
-	return store_named_delete(s, &store_tasks, name);
-}
-
-int
-store_put_actor(store *s, const Troupe__ActorEnv *a, int replace)
-{
-	return store_named_put(s, &store_actors, a->name, &a->base, replace);
-}
-
-int
-store_get_actor(store *s, const char *name, Troupe__ActorEnv **out)
-{
-	ProtobufCMessage *m = NULL;
-	int               rv = store_named_get(s, &store_actors, name, &m);
-
-	if (rv == 0)
-		*out = (Troupe__ActorEnv *)m;
-	return rv;
-}
-
-int
-store_list_actors(store *s, store_actor_cb cb, void *arg)
-{
-	store_named_ctx ctx = {NULL, cb, arg};
-
-	return store_named_list(s, &store_actors, &ctx);
-}
-
-int
-store_delete_actor(store *s, const char *name)
-{
-	return store_named_delete(s, &store_actors, name);
 }
 
 const char *

@@ -84,7 +84,8 @@ sfx_free_port(void)
 
 /* Serves service at url (with the fixture's token) into *out. */
 static void
-sfx_listen(sfx *f, const char *url, ProtobufCService *service, rpc_server **out)
+sfx_listen(sfx *f, const char *url, const rpc_service *service,
+           rpc_server **out)
 {
 	rpc_listen_opts lo = {url, f->token, NULL, NULL};
 	char            err[512] = "";

@@ -1,0 +1,309 @@
+/*
+ * Checks and resolution shared by the API's handlers (see api.h): commit
+ * or fail, look an execution up, validate a spec and resolve its task, a
+ * task and an actor environment to register, the lines protocol's items.
+ * Each function answers the call when it fails and says so in its name.
+ *
+ * Async contract: the scheduler's loop thread; calls down to core.c,
+ * actors.c and the store only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "names.h"
+#include "troupe/env.h"
+#include "troupe/envelope.h"
+#include "troupe/error.h"
+
+/* Commits now; on failure answers call with the reason and returns it. */
+int
+api_commit_or_fail(sched *s, rpc_call *call)
+{
+	int rv = sched_flush(s);
+
+	if (rv != 0)
+		rpc_fail(
+		    call, rv,
+		    rv == TROUPE_EFULL
+		        ? "the scheduler's disk is full; nothing was recorded"
+		        : "cannot record the change: %s",
+		    troupe_strerror(rv));
+	return rv;
+}
+
+/* Writes one registry change in its own transaction. */
+int
+api_registry_commit_or_fail(sched *s, int rv, rpc_call *call)
+{
+	if (rv == 0)
+		rv = store_commit(s->st);
+	if (rv != 0) {
+		store_rollback(s->st);
+		rpc_fail(call, rv,
+		         rv == TROUPE_EFULL ? "the scheduler's disk is full"
+		                            : "cannot save: %s",
+		         troupe_strerror(rv));
+	}
+	return rv;
+}
+
+/* Loads the execution id, from memory or the store, into *out: either
+ * *live (an active one) or *row (a finished one, caller frees). */
+int
+api_lookup_or_fail(sched *s, const char *id, exec **live,
+                   Troupe__Execution **row, rpc_call *call)
+{
+	int rv;
+
+	*live = sched_find_exec(s, id);
+	*row = NULL;
+	if (*live != NULL)
+		return 0;
+	if (id[0] == '\0') {
+		rpc_fail(call, TROUPE_EINVAL, "an execution id is required");
+		return TROUPE_EINVAL;
+	}
+	rv = store_get_execution(s->st, id, row);
+	if (rv == TROUPE_ENOTFOUND)
+		rpc_fail(call, rv, "no execution '%.64s'", id);
+	else if (rv != 0)
+		rpc_fail(call, rv, "cannot read execution: %s",
+		         troupe_strerror(rv));
+	return rv;
+}
+
+/* Finds an active execution that still takes changes, or answers why not. */
+exec *
+api_open_exec_or_fail(sched *s, const char *id, rpc_call *call)
+{
+	exec              *e = NULL;
+	Troupe__Execution *row = NULL;
+
+	if (api_lookup_or_fail(s, id, &e, &row, call) != 0)
+		return NULL;
+	if (row != NULL || exec_terminal(e->phase)) {
+		rpc_fail(call, TROUPE_ESTATE, "execution %s already finished",
+		         id);
+		if (row != NULL)
+			troupe__execution__free_unpacked(row, NULL);
+		return NULL;
+	}
+	return e;
+}
+
+/* Checks that each of n entries is KEY=VALUE; else answers call. */
+static int
+api_check_env_or_fail(char *const *env, size_t n, rpc_call *call)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strchr(env[i], '=') == NULL || env[i][0] == '=') {
+			rpc_fail(call, TROUPE_EINVAL,
+			         "environment entry '%.64s' is not KEY=VALUE",
+			         env[i]);
+			return TROUPE_EINVAL;
+		}
+	return 0;
+}
+
+/* Adds the spec's environment to *task's (a registered task's): one
+ * list, the spec's entries winning.  On failure answers call. */
+static int
+api_merge_env_or_fail(Troupe__TaskSpec **task, const Troupe__ExecutionSpec *sp,
+                      rpc_call *call)
+{
+	Troupe__TaskSpec  t = **task;
+	Troupe__TaskSpec *copy;
+	char *const      *sets[2] = {(*task)->env, sp->env};
+	size_t            sizes[2] = {(*task)->n_env, sp->n_env}, n = 0;
+	char            **env = NULL;
+
+	if (api_check_env_or_fail(sets[0], sizes[0], call) != 0 ||
+	    api_check_env_or_fail(sets[1], sizes[1], call) != 0)
+		return TROUPE_EINVAL;
+	if (troupe_env_merge(sets, sizes, 2, &env, &n) != 0) {
+		rpc_fail(call, TROUPE_ENOMEM, "out of memory");
+		return TROUPE_ENOMEM;
+	}
+	t.env = env;
+	t.n_env = n;
+	copy = (Troupe__TaskSpec *)troupe_msg_copy(&t.base);
+	free(env);
+	if (copy == NULL) {
+		rpc_fail(call, TROUPE_ENOMEM, "out of memory");
+		return TROUPE_ENOMEM;
+	}
+	troupe__task_spec__free_unpacked(*task, NULL);
+	*task = copy;
+	return 0;
+}
+
+/* Checks a spec and resolves its task; on error answers call.  *task is
+ * the caller's to free. */
+int
+api_resolve_or_fail(sched *s, const Troupe__ExecutionSpec *sp,
+                    Troupe__TaskSpec **task, rpc_call *call)
+{
+	char why[256];
+	int  rv;
+
+	*task = NULL;
+	if (sp == NULL) {
+		rpc_fail(call, TROUPE_EINVAL, "spec is required");
+		return TROUPE_EINVAL;
+	}
+	/* A registered actor environment brings its own command, so
+	 * `--actor NAME` alone is a complete map. */
+	if (sp->command[0] != '\0' && sp->task[0] != '\0') {
+		rpc_fail(call, TROUPE_EINVAL,
+		         "give a command or a task, not both");
+		return TROUPE_EINVAL;
+	}
+	if (sp->command[0] == '\0' && sp->task[0] == '\0' &&
+	    sp->actor[0] == '\0') {
+		rpc_fail(
+		    call, TROUPE_EINVAL,
+		    "give a command (--cmd), a registered task (--task) or "
+		    "an actor environment (--actor)");
+		return TROUPE_EINVAL;
+	}
+	if (sp->project[0] != '\0' &&
+	    names_check("project", sp->project, why, sizeof(why)) != 0) {
+		rpc_fail(call, TROUPE_EINVAL, "%s", why);
+		return TROUPE_EINVAL;
+	}
+	if (sp->ratio_opt_case ==
+	        TROUPE__EXECUTION_SPEC__RATIO_OPT_MIN_SUCCESS_RATIO &&
+	    !(sp->min_success_ratio >= 0.0 && sp->min_success_ratio <= 1.0)) {
+		rpc_fail(call, TROUPE_EINVAL,
+		         "min success ratio must be between 0 and 1, not %g",
+		         sp->min_success_ratio);
+		return TROUPE_EINVAL;
+	}
+	if (sp->retries_opt_case ==
+	        TROUPE__EXECUTION_SPEC__RETRIES_OPT_RETRIES &&
+	    sp->retries > 100) {
+		rpc_fail(call, TROUPE_EINVAL, "retries must be 0..100, not %u",
+		         sp->retries);
+		return TROUPE_EINVAL;
+	}
+	if (sp->task[0] != '\0') {
+		if (names_check("task name", sp->task, why, sizeof(why)) != 0) {
+			rpc_fail(call, TROUPE_EINVAL, "%s", why);
+			return TROUPE_EINVAL;
+		}
+		rv = store_get_task(s->st, sp->task, task);
+		if (rv == TROUPE_ENOTFOUND)
+			rpc_fail(
+			    call, rv,
+			    "no task named '%s' (register it with `troupe task "
+			    "register`)",
+			    sp->task);
+		else if (rv != 0)
+			rpc_fail(call, rv, "cannot read task: %s",
+			         troupe_strerror(rv));
+		if (rv != 0)
+			return rv;
+		/* An execution's own environment adds to the task's. */
+		if (sp->n_env > 0 && api_merge_env_or_fail(task, sp, call) != 0)
+			goto fail;
+	} else {
+		Troupe__TaskSpec t = TROUPE__TASK_SPEC__INIT;
+
+		t.command = sp->command;
+		t.env = sp->env;
+		t.n_env = sp->n_env;
+		t.resources = sp->resources;
+		t.actor = sp->actor;
+		*task = (Troupe__TaskSpec *)troupe_msg_copy(&t.base);
+		if (*task == NULL)
+			goto oom;
+	}
+	if (api_check_env_or_fail((*task)->env, (*task)->n_env, call) != 0)
+		goto fail;
+	return 0;
+oom:
+	rpc_fail(call, TROUPE_ENOMEM, "out of memory");
+fail:
+	if (*task != NULL)
+		troupe__task_spec__free_unpacked(*task, NULL);
+	*task = NULL;
+	return TROUPE_EINVAL;
+}
+
+/* The lines protocol carries one line per item: refuse items that would
+ * split.  Returns 0, or answers call and returns TROUPE_EINVAL. */
+int
+api_check_lines_or_fail(const exec *e, uint64_t first,
+                        const ProtobufCBinaryData *items, size_t n,
+                        rpc_call *call)
+{
+	if (e->env == NULL ||
+	    e->env->env->protocol != TROUPE__PROTOCOL__PROTOCOL_LINES)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (memchr(items[i].data, '\n', items[i].len) != NULL) {
+			rpc_fail(call, TROUPE_EINVAL,
+			         "item %llu holds a newline, which the lines "
+			         "protocol "
+			         "cannot carry (use --protocol frames)",
+			         (unsigned long long)(first + i));
+			return TROUPE_EINVAL;
+		}
+	return 0;
+}
+
+int
+api_check_task_or_fail(const Troupe__TaskSpec *t, rpc_call *call)
+{
+	char why[256];
+
+	if (t == NULL) {
+		rpc_fail(call, TROUPE_EINVAL, "task is required");
+		return TROUPE_EINVAL;
+	}
+	if (names_check("task name", t->name, why, sizeof(why)) != 0) {
+		rpc_fail(call, TROUPE_EINVAL, "%s", why);
+		return TROUPE_EINVAL;
+	}
+	if (t->retries > 100) {
+		rpc_fail(call, TROUPE_EINVAL, "retries must be 0..100, not %u",
+		         t->retries);
+		return TROUPE_EINVAL;
+	}
+	if (t->command[0] == '\0') {
+		rpc_fail(call, TROUPE_EINVAL, "task %s needs a command (--cmd)",
+		         t->name);
+		return TROUPE_EINVAL;
+	}
+	if (t->actor[0] != '\0' &&
+	    names_check("actor name", t->actor, why, sizeof(why)) != 0) {
+		rpc_fail(call, TROUPE_EINVAL, "%s", why);
+		return TROUPE_EINVAL;
+	}
+	return 0;
+}
+
+int
+api_check_actor_or_fail(const Troupe__ActorEnv *env, rpc_call *call)
+{
+	char why[256];
+
+	if (env == NULL) {
+		rpc_fail(call, TROUPE_EINVAL, "env is required");
+		return TROUPE_EINVAL;
+	}
+	if (names_check("actor name", env->name, why, sizeof(why)) != 0) {
+		rpc_fail(call, TROUPE_EINVAL, "%s", why);
+		return TROUPE_EINVAL;
+	}
+	if (env->command[0] == '\0' || env->replica_count == 0) {
+		rpc_fail(
+		    call, TROUPE_EINVAL,
+		    "actor %s needs a command (--cmd) and at least one replica",
+		    env->name);
+		return TROUPE_EINVAL;
+	}
+	return 0;
+}
