@@ -1,7 +1,7 @@
 /*
  * Actor environments and the placement of their replicas (see actors.h
- * for the contract; docs/design.md, "Actor semantics").  Runs on the scheduler's
- * loop thread only.
+ * for the contract; docs/design.md, "Actor semantics").  Runs on the
+ * scheduler's loop thread only.
  *
  * The scheduler decides where replicas live and counts them, so an
  * environment never has more than replica_count alive in the cluster; the

@@ -1,8 +1,8 @@
 /*
  * Actor environments and their replicas: which environments are in use,
  * where each replica lives, and the placement of an environment's items
- * and replicas on workers (docs/design.md, "Actor semantics").  Above the worker
- * layer (it reads workers and their assignments, never writes them) and
+ * and replicas on workers (docs/design.md, "Actor semantics").  Above the
+ * worker layer (it reads workers and their assignments, never writes them) and
  * below core.c, which asks it for room and tells it what workers report.
  *
  * Async contract: the scheduler's loop thread only.  News for the layer

@@ -311,7 +311,7 @@ sched_report(sched *s, worker *w, const Troupe__ReportRequest *in,
 	if (in->draining && w->pull != NULL) {
 		/* The worker gave this Pull up; a reply would carry work
 		 * and cancellations into the void. */
-		rpc_fail(w->pull, TROUPE_ECANCELED, "the worker is draining");
+		rpc_drop(w->pull);
 		w->pull = NULL;
 	}
 	for (size_t i = 0; i < in->n_results; i++)
@@ -363,20 +363,30 @@ sched_add_worker(sched *s, worker *w, Troupe__ItemRef **held, size_t n_held)
 	sched_kick(s);
 }
 
-void
-sched_worker_lost(sched *s, worker *w, const char *why)
+/* w is gone (see sched_worker_lost); its connection too when gone is
+ * set, and then its parked Pull is dropped, not answered. */
+static void
+sched_lose(sched *s, worker *w, const char *why, bool gone)
 {
 	log_warn("worker %s (%s) lost: %s; %zu items go back to the queue",
 	         w->name, w->id, why, w->n_running);
 	worker_lose_all(w, why);
 	actors_drop_worker(w);
-	if (w->pull != NULL)
+	if (w->pull != NULL && gone)
+		rpc_drop(w->pull);
+	else if (w->pull != NULL)
 		rpc_fail(w->pull, TROUPE_ENOTFOUND, "worker declared lost");
 	w->pull = NULL;
 	list_remove(WORKERS(s), w);
 	worker_free(w);
 	sched_dirty(s);
 	sched_kick(s);
+}
+
+void
+sched_worker_lost(sched *s, worker *w, const char *why)
+{
+	sched_lose(s, w, why, false);
 }
 
 void
@@ -388,7 +398,7 @@ sched_on_disconnect(void *arg, uint32_t pipe)
 	for (w = list_first(WORKERS(s)); w != NULL;
 	     w = list_next(WORKERS(s), w))
 		if (w->pipe == pipe) {
-			sched_worker_lost(s, w, "connection closed");
+			sched_lose(s, w, "connection closed", true);
 			return;
 		}
 }

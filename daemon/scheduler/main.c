@@ -1,7 +1,7 @@
 /*
  * troupe-scheduler: parses flags, opens the state, listens, runs the loop.
  *
- * Async contract: one libuv loop owns all state (scheduler.h); nng completes
+ * Async contract: one libuv loop owns all state (core.h); nng completes
  * on its threads and posts to the loop through loopq; SIGTERM/SIGINT stop
  * the daemon gracefully: stop accepting, commit what is pending, exit 0.
  */

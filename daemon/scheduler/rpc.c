@@ -154,6 +154,14 @@ rpc_fail(rpc_call *c, int err, const char *fmt, ...)
 	rpc_send(c, m);
 }
 
+void
+rpc_drop(rpc_call *c)
+{
+	assert(c->state == RPC_PARKED && !c->answered);
+	/* A parked call is not one of the receivers: none to replace. */
+	rpc_call_free(c);
+}
+
 uint32_t
 rpc_call_pipe(const rpc_call *c)
 {

@@ -86,6 +86,12 @@ void rpc_reply(rpc_call *c, const ProtobufCMessage *msg);
 void rpc_fail(rpc_call *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Releases a parked call without answering it, for a caller that gave it
+ * up (a draining worker's Pull, a worker whose connection closed): a
+ * reply would go into a closing pipe, where nng 1.5.2 can lose the
+ * message.  The client's context sees no reply. */
+void rpc_drop(rpc_call *c);
+
 /* The connection (nng pipe id) the call arrived on. */
 uint32_t rpc_call_pipe(const rpc_call *c);
 

@@ -35,27 +35,6 @@ store_put_execution(store *s, const Troupe__Execution *ex)
 	return store_run(s, st);
 }
 
-/* Runs a single-row `SELECT body ... WHERE key = ?1` statement. */
-int
-store_get_one(store *s, sqlite3_stmt *st, const char *key,
-              const ProtobufCMessageDescriptor *d, const char *what,
-              ProtobufCMessage **out)
-{
-	int rc;
-	int rv = 0;
-
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		rv = store_unpack(s, st, 0, d, what, out);
-	else if (rc == SQLITE_DONE)
-		rv = store_failf(s, TROUPE_ENOTFOUND, "no %s '%s'", what, key);
-	else
-		rv = store_fail(s, rc);
-	store_done(st);
-	return rv;
-}
-
 int
 store_get_execution(store *s, const char *id, Troupe__Execution **out)
 {
