@@ -414,6 +414,8 @@ sched_tick(uv_timer_t *h)
 		}
 	}
 	sched_answer_watchers(s, true);
+	if (s->dispatch_after_ms == INT64_MAX)
+		s->dispatch_after_ms = now + SCHED_RESTART_GRACE_MS;
 	if (s->dispatch_after_ms != 0 && now >= s->dispatch_after_ms) {
 		s->dispatch_after_ms = 0;
 		sched_kick(s);
@@ -446,8 +448,10 @@ sched_load_one(void *arg, int64_t seq, Troupe__Execution *row)
 		log_error("execution %s: %s", e->id, why);
 		exec_abort(s, e, TROUPE__PHASE__PHASE_FAILED, why);
 	}
+	/* The grace starts with the first tick, once the daemon listens:
+	 * reading a big database can take longer than the grace itself. */
 	if (e->n_pending > 0 && e->sys_resumed > 0)
-		s->dispatch_after_ms = troupe_now_ms() + SCHED_RESTART_GRACE_MS;
+		s->dispatch_after_ms = INT64_MAX;
 	/* Append: the list stays oldest first. */
 	if (s->execs == NULL)
 		s->execs = e;
