@@ -164,7 +164,7 @@ static void
 test_tcp_token_checked(void **state)
 {
 	h_cluster *c = h_start(&(h_opts){.workers = 1, .tcp = true});
-	char       msg[512], *err, *out;
+	char       msg[512], longer[128], *err, *out;
 
 	/* The API: missing and wrong tokens are refused, the right one
 	 * works. */
@@ -173,6 +173,10 @@ test_tcp_token_checked(void **state)
 	assert_int_equal(health_with(c, "wrong", msg, sizeof(msg)),
 	                 TROUPE_EAUTH);
 	fprintf(stderr, "wrong token: %s\n", msg);
+	/* Compared whole: the right token with more after it is wrong. */
+	snprintf(longer, sizeof(longer), "%sx", h_token(c));
+	assert_int_equal(health_with(c, longer, msg, sizeof(msg)),
+	                 TROUPE_EAUTH);
 	assert_int_equal(health_with(c, h_token(c), msg, sizeof(msg)), 0);
 
 	/* The CLI: the same, with a message that says so. */
