@@ -96,21 +96,24 @@ test_ipc_owner_only(void **state)
 /* A state directory that does not exist yet is created 0700, by the
  * scheduler (--home) and by `troupe up` (--home), under a umask that
  * would otherwise let everyone in. */
-#define HOME_SCRIPT                                                            \
-	"umask 022\n"                                                          \
-	"troupe-scheduler --home $PWD/s/state > s.log 2>&1 & p=$!\n"           \
-	"i=0; until [ -S s/state/api.sock ]; do\n"                             \
-	"  i=$((i+1)); [ $i -gt 300 ] && { kill $p; echo 'no api'; exit 9; "   \
-	"}\n"                                                                  \
-	"  sleep 0.1; done\n"                                                  \
-	"stat -c %%a s/state\n"                                                \
-	"kill -TERM $p; wait $p; echo \"sched=$?\"\n"                          \
-	"troupe up --home $PWD/u/state --workers 1 > u.log 2>&1 & p=$!\n"      \
-	"i=0; until TROUPE_HOME=$PWD/u/state troupe health >/dev/null 2>&1; "  \
-	"do\n"                                                                 \
-	"  i=$((i+1)); [ $i -gt 300 ] && { kill $p; echo 'no up'; exit 9; }\n" \
-	"  sleep 0.1; done\n"                                                  \
-	"stat -c %%a u/state\n"                                                \
+#define HOME_SCRIPT                                                       \
+	"umask 022\n"                                                     \
+	"troupe-scheduler --home $PWD/s/state > s.log 2>&1 & p=$!\n"      \
+	"end=$(($(date +%%s) + 30))\n"                                    \
+	"until [ -S s/state/api.sock ]; do\n"                             \
+	"  [ $(date +%%s) -gt $end ] && { kill $p; echo 'no api'; "       \
+	"exit 9; }\n"                                                     \
+	"  sleep 0.1; done\n"                                             \
+	"stat -c %%a s/state\n"                                           \
+	"kill -TERM $p; wait $p; echo \"sched=$?\"\n"                     \
+	"troupe up --home $PWD/u/state --workers 1 > u.log 2>&1 & p=$!\n" \
+	"end=$(($(date +%%s) + 30))\n"                                    \
+	"until TROUPE_HOME=$PWD/u/state troupe health >/dev/null 2>&1; "  \
+	"do\n"                                                            \
+	"  [ $(date +%%s) -gt $end ] && { kill $p; echo 'no up'; "        \
+	"exit 9; }\n"                                                     \
+	"  sleep 0.1; done\n"                                             \
+	"stat -c %%a u/state\n"                                           \
 	"kill -INT $p; wait $p; echo \"up=$?\"\n"
 
 static void
@@ -153,10 +156,10 @@ health_with(h_cluster *c, const char *token, char *msg, size_t len)
 	"mkdir intruder\n"                                                    \
 	"troupe-worker --home %s/intruder --scheduler %s "                    \
 	"--token-file bad-token --name intruder > intruder.log 2>&1 & w=$!\n" \
-	"i=0; : > seen\n"                                                     \
-	"while [ $i -eq 0 ] || kill -0 $w 2>/dev/null; do\n"                  \
-	"  i=$((i+1)); [ $i -gt 100 ] && { kill $w; wait $w; echo rc=124; "   \
-	"exit 0; }\n"                                                         \
+	"end=$(($(date +%%s) + 20)); : > seen; n=0\n"                         \
+	"while [ $n -eq 0 ] || kill -0 $w 2>/dev/null; do\n"                  \
+	"  n=1; [ $(date +%%s) -gt $end ] && { kill $w; wait $w; "            \
+	"echo rc=124; exit 0; }\n"                                            \
 	"  troupe workers >> seen 2>&1; sleep 0.2; done\n"                    \
 	"wait $w; echo \"rc=$?\"\n"
 

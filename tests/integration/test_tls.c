@@ -181,8 +181,9 @@ test_tls(void **state)
 	                       "cert.pem", "--tls-key", "key.pem",
 	                       "--token-file", "tls-token", NULL});
 	rv = h_run(c, NULL, NULL,
-	           "i=0; until %s troupe health > /dev/null 2>&1; do\n"
-	           "  i=$((i+1)); [ $i -gt 300 ] && exit 9; sleep 0.1; done",
+	           "end=$(($(date +%%s) + 30))\n"
+	           "until %s troupe health > /dev/null 2>&1; do\n"
+	           "  [ $(date +%%s) -gt $end ] && exit 9; sleep 0.1; done",
 	           env);
 	if (rv != 0)
 		h_fail(c, "the TLS scheduler never answered over TLS: %s",
@@ -243,11 +244,12 @@ test_tls(void **state)
 	      (const char *[]){"--home", h_path(c, "w1"), "--scheduler", wlink,
 	                       "--token-file", "tls-token", "--tls-ca",
 	                       "cert.pem", "--name", "tw1", NULL});
-	rv = h_run(c, NULL, NULL,
-	           "i=0; until %s troupe workers | grep -i tw1 | grep -qi "
-	           "ready; do\n"
-	           "  i=$((i+1)); [ $i -gt 300 ] && exit 9; sleep 0.1; done",
-	           env);
+	rv =
+	    h_run(c, NULL, NULL,
+	          "end=$(($(date +%%s) + 30))\n"
+	          "until %s troupe workers | grep -i tw1 | grep -qi ready; do\n"
+	          "  [ $(date +%%s) -gt $end ] && exit 9; sleep 0.1; done",
+	          env);
 	if (rv != 0)
 		h_fail(c, "the worker never joined over TLS: %s",
 		       h_slurp(c, h_path(c, "w1.log")));
