@@ -3,14 +3,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "troupe/client.h"
 #include "troupe/envelope.h"
 #include "troupe/home.h"
 #include "troupe/sockclose.h"
+
+#define CLIENT_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
 
 struct troupe_client {
 	nng_socket sock;
@@ -27,6 +31,37 @@ client_seterr(troupe_client *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->err, sizeof(c->err), fmt, ap);
 	va_end(ap);
+}
+
+/* A tls+tcp:// scheduler's certificate is checked against the CA file
+ * in TROUPE_TLS_CA, else the system's bundle, as the worker's --tls-ca. */
+static int
+client_dial_tls(troupe_client *c)
+{
+	const char     *ca = getenv("TROUPE_TLS_CA");
+	nng_dialer      d;
+	nng_tls_config *tls = NULL;
+	int             rv;
+
+	if ((ca == NULL || ca[0] == '\0') &&
+	    access(CLIENT_SYSTEM_CA, R_OK) == 0)
+		ca = CLIENT_SYSTEM_CA;
+	if ((rv = nng_dialer_create(&d, c->sock, c->addr)) != 0 ||
+	    (rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_CLIENT)) != 0)
+		goto done;
+	if (ca != NULL && ca[0] != '\0' &&
+	    (rv = nng_tls_config_ca_file(tls, ca)) != 0) {
+		client_seterr(c, "cannot use CA file %s: %s", ca,
+		              nng_strerror(rv));
+		goto done;
+	}
+	if ((rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls)) == 0)
+		rv = nng_dialer_start(d, 0);
+done:
+	/* The dialer holds its own reference. */
+	if (tls != NULL)
+		nng_tls_config_free(tls);
+	return troupe_err_from_nng(rv);
 }
 
 int
@@ -62,8 +97,11 @@ troupe_client_open(const char *addr, const char *token, troupe_client **out)
 	                  NNG_DURATION_INFINITE);
 	/* Dial synchronously so an unreachable scheduler is reported at once.
 	 */
-	if ((rv = troupe_err_from_nng(nng_dial(c->sock, c->addr, NULL, 0))) !=
-	    0)
+	if (strncmp(c->addr, "tls+", 4) == 0)
+		rv = client_dial_tls(c);
+	else
+		rv = troupe_err_from_nng(nng_dial(c->sock, c->addr, NULL, 0));
+	if (rv != 0)
 		goto fail;
 	*out = c;
 	return 0;

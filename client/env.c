@@ -28,8 +28,8 @@ env_hash(const char *entry, size_t keylen)
 }
 
 int
-troupe_env_merge(char *const *const *sets, const size_t *sizes,
-                 size_t n_sets, char ***out, size_t *n_out)
+troupe_env_merge(char *const *const *sets, const size_t *sizes, size_t n_sets,
+                 char ***out, size_t *n_out)
 {
 	size_t total = 0, cap = 16, k = 0;
 	char **keep = NULL, **table = NULL;

@@ -23,6 +23,7 @@
 #include "troupe/error.h"
 
 static void actors_unlink(worker *w, replica **pp);
+static void actors_stop(worker *w, const char *id);
 
 /* FNV-1a, 64 bits: the key of an ad hoc environment. */
 static uint64_t
@@ -66,6 +67,32 @@ actors_find(actors *a, const char *key)
 	return NULL;
 }
 
+/* A registered environment replaced (`troupe actor create --replace`)
+ * with another command, protocol, resources, env or max_items: its live
+ * replicas run the old definition, so they are stopped, and replicas of
+ * the new one start as they go.  (An ad hoc key is a hash of these, so
+ * only a registered name sees them change.) */
+static void
+actors_retire_changed(actors *s, actor_env *e, const Troupe__ActorEnv *def)
+{
+	Troupe__TaskSpec none = TROUPE__TASK_SPEC__INIT;
+
+	if (actors_adhoc_hash(e->env, &none) == actors_adhoc_hash(def, &none) &&
+	    e->env->max_items == def->max_items)
+		return;
+	for (worker *w = list_first(s->workers); w != NULL;
+	     w = list_next(s->workers, w))
+		for (replica *r = w->replicas; r != NULL; r = r->next)
+			if (r->env == e && !r->stopping && r->announced) {
+				log_info(
+				    "replica %s of %s on %s: its "
+				    "environment was replaced; stopping it",
+				    r->id, e->key, w->name);
+				r->stopping = true;
+				actors_stop(w, r->id);
+			}
+}
+
 /* Makes (or refreshes) the in-memory environment key from a, taking the
  * command and environment from task where a has none. */
 static int
@@ -102,8 +129,10 @@ actors_put(actors *as, const char *key, const Troupe__ActorEnv *a,
 		snprintf(e->key, sizeof(e->key), "%s", key);
 		e->next = as->envs;
 		as->envs = e;
-	} else
+	} else {
+		actors_retire_changed(as, e, owned);
 		troupe__actor_env__free_unpacked(e->env, NULL);
+	}
 	/* New replicas start from the newest definition. */
 	e->env = owned;
 	*out = e;
@@ -171,8 +200,9 @@ actors_replicas_on(const worker *w, const actor_env *env)
 {
 	uint32_t n = 0;
 
+	/* One being stopped takes no more items. */
 	for (const replica *r = w->replicas; r != NULL; r = r->next)
-		if (r->env == env)
+		if (r->env == env && !r->stopping)
 			n++;
 	return n;
 }

@@ -19,9 +19,12 @@
 #include "troupe/error.h"
 
 #define SCHED_TICK_MS 100
-/* After a restart with items that were running, wait this long for their
- * workers to register again and claim them before re-running them. */
-#define SCHED_RESTART_GRACE_MS 1500
+/* After a restart with items that were running, wait for their workers
+ * to register again and claim them before re-running any: until every
+ * such item is claimed, or this long at most (a worker that does not come
+ * back).  Generous, because it costs nothing when the workers return:
+ * the wait ends with the last claim. */
+#define SCHED_RESTART_GRACE_MS 5000
 
 /* A parked Report, answered after the flush that commits its results. */
 typedef struct sched_ack {
@@ -357,6 +360,17 @@ sched_add_worker(sched *s, worker *w, Troupe__ItemRef **held, size_t n_held)
 			sched_dirty(s);
 		}
 	}
+	/* Every attempt that ran before the restart is back: no need to
+	 * wait for anyone else. */
+	if (s->unclaimed > 0) {
+		s->unclaimed =
+		    adopted < s->unclaimed ? s->unclaimed - adopted : 0;
+		if (s->unclaimed == 0 && s->dispatch_after_ms != 0) {
+			log_info("every attempt running before the restart was "
+			         "claimed back");
+			s->dispatch_after_ms = 0;
+		}
+	}
 	log_info("worker %s registered as %s (host %s, %u slots; claimed %zu "
 	         "running items, cancelled %zu)",
 	         w->name, w->id, w->host, w->slots, adopted, w->n_cancels);
@@ -527,6 +541,8 @@ sched_tick(uv_timer_t *h)
 	}
 	sched_timeouts(s, now);
 	sched_notify(s, SCHED_EV_TICK);
+	if (s->dispatch_after_ms == INT64_MAX)
+		s->dispatch_after_ms = now + SCHED_RESTART_GRACE_MS;
 	if (s->dispatch_after_ms != 0 && now >= s->dispatch_after_ms) {
 		s->dispatch_after_ms = 0;
 		sched_kick(s);
@@ -559,8 +575,12 @@ sched_load_one(void *arg, int64_t seq, Troupe__Execution *row)
 		log_error("execution %s: %s", e->id, why);
 		worker_abort_exec(e, TROUPE__PHASE__PHASE_FAILED, why);
 	}
-	if (e->n_pending > 0 && e->sys_resumed > 0)
-		s->dispatch_after_ms = troupe_now_ms() + SCHED_RESTART_GRACE_MS;
+	/* The grace starts with the first tick, once the daemon listens:
+	 * reading a big database can take longer than the grace itself. */
+	if (e->n_pending > 0 && e->sys_resumed > 0) {
+		s->dispatch_after_ms = INT64_MAX;
+		s->unclaimed += e->sys_resumed;
+	}
 	/* Append: the list stays oldest first. */
 	list_append(EXECS(s), e);
 	worker_check_done(e);

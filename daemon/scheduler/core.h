@@ -63,7 +63,8 @@ typedef struct sched {
 	bool       want_dispatch, want_flush;
 	int64_t    started_ms;
 	int64_t    dispatch_after_ms; /* grace after restart for re-registers */
-	bool       storage_full;      /* last flush failed for lack of space */
+	uint64_t   unclaimed;    /* attempts running at restart, not claimed */
+	bool       storage_full; /* last flush failed for lack of space */
 	bool       closing;
 	sched_hook hook;
 	void      *hook_arg;

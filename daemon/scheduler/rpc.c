@@ -7,6 +7,7 @@
  * the aio arrive on nng threads and are posted to the loop.
  */
 #include <assert.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -352,6 +353,61 @@ rpc_server_on_disconnect(rpc_server *s, void (*fn)(void *, uint32_t), void *arg)
 	s->on_disconnect_arg = arg;
 }
 
+/* Reads a whole PEM file into a NUL-terminated string (caller frees);
+ * NULL when it cannot be read. */
+static char *
+rpc_read_pem(const char *path)
+{
+	FILE  *f = fopen(path, "r");
+	char  *buf = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (f == NULL)
+		return NULL;
+	do {
+		if (len + 4096 + 1 > cap) {
+			char *b = realloc(buf, cap = (cap + 4096) * 2);
+			if (b == NULL) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = b;
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0);
+	if (ferror(f)) {
+		free(buf);
+		buf = NULL;
+	} else
+		buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* The listener's certificate and key from their two files (nng's
+ * cert_key_file wants both in one file and takes a password third). */
+static int
+rpc_tls_own(nng_tls_config *tls, const char *cert_path, const char *key_path,
+            char *err, size_t errlen)
+{
+	char *cert = rpc_read_pem(cert_path);
+	char *key = rpc_read_pem(key_path);
+	int   rv = NNG_ENOENT;
+
+	if (cert == NULL || key == NULL)
+		snprintf(err, errlen, "cannot read %s: %s",
+		         cert == NULL ? cert_path : key_path, strerror(errno));
+	else if ((rv = nng_tls_config_own_cert(tls, cert, key, NULL)) != 0)
+		snprintf(err, errlen,
+		         "cannot use certificate %s with key %s: %s", cert_path,
+		         key_path, nng_strerror(rv));
+	free(cert);
+	free(key);
+	return rv;
+}
+
 static int
 rpc_is_network(const char *url)
 {
@@ -426,10 +482,14 @@ rpc_server_open(uv_loop_t *loop, loopq *q, const rpc_listen_opts *o,
 			goto fail;
 		}
 		if ((rv = nng_tls_config_alloc(&s->tls, NNG_TLS_MODE_SERVER)) !=
-		        0 ||
-		    (rv = nng_tls_config_cert_key_file(s->tls, o->tls_cert,
-		                                       o->tls_key)) != 0 ||
-		    (rv = nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG,
+		    0)
+			goto nng_fail;
+		if ((rv = rpc_tls_own(s->tls, o->tls_cert, o->tls_key, err,
+		                      errlen)) != 0) {
+			rv = troupe_err_from_nng(rv);
+			goto fail;
+		}
+		if ((rv = nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG,
 		                               s->tls)) != 0)
 			goto nng_fail;
 	}

@@ -4,7 +4,8 @@
  * serve a map in order, never more of them alive than --replicas, and
  * serve a second map within the TTL with the same processes; ad hoc
  * replicas reused across runs and gone after their TTL; a poison item;
- * the newline check of the lines protocol; the frames protocol; per-item
+ * the newline check of the lines protocol; the frames protocol (with the
+ * Python helper, and the README's C example troupe-detect); per-item
  * timeouts and max_items recycling; and no replica or item process left
  * behind by a worker stopped with SIGTERM or killed with SIGKILL.
  *
@@ -393,6 +394,68 @@ test_frames(void **state)
 	h_done(c);
 }
 
+/* The README's C actor (tests/bench/actors/detect.c, built as
+ * BUILD/tests/troupe-detect) as real replicas over frames: "true" above
+ * the threshold, "false" otherwise, and an item that is not an integer
+ * fails alone (one attempt, its error) while the replica goes on; a
+ * second map within the TTL runs on the same replica process. */
+static void
+test_c_detect_actor(void **state)
+{
+	h_cluster           *c = h_start(&(h_opts){.workers = 1, .slots = 2});
+	Troupe__ItemResult **items;
+	const char          *bin = getenv("TROUPE_BIN_DIR");
+	const char          *want[] = {"false", "true", NULL, "true", "false"};
+	const char          *id;
+	char                 cmd[4200], *out;
+	int                  before[MAX_PIDS], after[MAX_PIDS], n;
+
+	snprintf(cmd, sizeof(cmd), "%s/tests/troupe-detect",
+	         bin != NULL && bin[0] != '\0' ? bin : TROUPE_BIN_DIR);
+	if (access(cmd, X_OK) != 0)
+		h_fail(c, "%s is not built (the troupe-detect target)", cmd);
+	snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd),
+	         " --threshold 11");
+	id = h_map_detach(c, "5\n20\nnot-a-number\n12\n11\n",
+	                  "--replicas 1 --ttl 60 --protocol frames "
+	                  "--min-success-ratio 0 --cmd %s",
+	                  h_quote(c, cmd));
+	(void)h_wait_done(c, id, 60000);
+	assert_int_equal(h_outputs(c, id, &items), 5);
+	for (int i = 0; i < 5; i++) {
+		if (want[i] == NULL) {
+			assert_int_equal(items[i]->state,
+			                 TROUPE__ITEM_STATE__ITEM_FAILED);
+			assert_string_equal(items[i]->error,
+			                    "not an integer: 'not-a-number'");
+			assert_int_equal(items[i]->attempts, 1);
+			assert_int_equal(items[i]->output.len, 0);
+			continue;
+		}
+		if (items[i]->state != TROUPE__ITEM_STATE__ITEM_SUCCEEDED)
+			h_fail(c, "item %d: %s", i, items[i]->error);
+		assert_int_equal(items[i]->attempts, 1);
+		assert_int_equal(items[i]->output.len, strlen(want[i]));
+		assert_memory_equal(items[i]->output.data, want[i],
+		                    strlen(want[i]));
+	}
+	/* One replica served them all: the error did not end it. */
+	n = procs(c, "TROUPE_REPLICA=", "troupe-detect", before);
+	assert_int_equal(n, 1);
+
+	/* Warm: a second map, through the CLI, on the same process. */
+	assert_int_equal(h_run_in(c, "3\n30\n", &out, NULL,
+	                          "troupe map --replicas 1 --ttl 60 --protocol "
+	                          "frames --cmd %s",
+	                          h_quote(c, cmd)),
+	                 0);
+	assert_string_equal(out, "false\ntrue\n");
+	assert_int_equal(procs(c, "TROUPE_REPLICA=", "troupe-detect", after),
+	                 1);
+	assert_int_equal(after[0], before[0]);
+	h_done(c);
+}
+
 /* --timeout kills and replaces the replica; --max-items recycles one
  * after N items (new pid, same replica). */
 static void
@@ -497,6 +560,7 @@ main(void)
 	    H_TEST(test_poison_item),
 	    H_TEST(test_newline_refused),
 	    H_TEST(test_frames),
+	    H_TEST(test_c_detect_actor),
 	    H_TEST(test_timeout_and_recycling),
 	    H_TEST(test_worker_sigterm_stops_replicas),
 	    H_TEST(test_worker_kill9_no_orphans),

@@ -1,8 +1,9 @@
 /*
  * Bad input gets a clear error, changes nothing and crashes nothing: an
  * unreachable scheduler, malformed protobuf and unknown methods sent on a
- * raw nng socket (API and worker link), a message over the receive limit,
- * an empty item list, bad names, mismatched uploads and unknown ids.
+ * raw nng socket (API and worker link), a message over the receive limit
+ * (the connection is dropped, nothing is created), an empty item list,
+ * bad names, mismatched uploads and unknown ids.
  * Every case ends by checking that the scheduler still answers, and
  * h_done() checks that no daemon crashed or leaked.
  */
@@ -212,30 +213,75 @@ test_malformed_and_unknown(void **state)
 	h_done(c);
 }
 
-/* Child mode (`test_bad_input --send-oversized URL`): sends one message
- * over the receive limit to URL and waits 3 s for a reply.  Exits 0 when
- * there was none or it was an error, 1 when it was OK, 2 when sending
- * could not start.  It never closes its socket: nng 1.5's nng_close can
- * hang after the peer reset a pipe mid-message, which is the client's
- * problem, not the daemon's; exiting drops the connection anyway. */
-static int
-oversized_child(const char *url)
+/* The child's verdict when the scheduler drops its connection. */
+static void
+oversized_closed(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	size_t         big = TROUPE_MAX_MSG + (1u << 20);
-	uint8_t       *buf = malloc(big);
-	nng_socket     s = NNG_SOCKET_INITIALIZER;
-	nng_dialer     d;
-	void          *rbuf = NULL;
-	size_t         rlen = 0;
-	Troupe__Reply *rep;
-	int            rv;
+	(void)p;
+	(void)ev;
+	fprintf(stderr,
+	        "oversized request to %s: the scheduler closed the "
+	        "connection without a reply\n",
+	        (const char *)arg);
+	_exit(0);
+}
 
-	if (buf == NULL || nng_req0_open(&s) != 0)
+/* Child mode (`test_bad_input --send-oversized URL METHOD`): sends one
+ * well-formed request envelope over the receive limit to URL: for
+ * CreateExecution a valid request of 1 MiB items (unsealed, so nothing
+ * would run), for any other method a body of filler.  Refused means the
+ * scheduler closes or resets the connection without a reply (exit 0);
+ * any reply at all means it took the message in (exit 1); neither within
+ * 60 s, 3; sending could not start, 2.  It never closes its socket: nng 1.5's
+ * nng_close can hang after the peer reset a pipe mid-message, which is
+ * the client's problem, not the daemon's; exiting drops the connection
+ * anyway. */
+static int
+oversized_child(const char *url, const char *method)
+{
+	size_t                         mib = 1u << 20;
+	size_t                         n = TROUPE_MAX_MSG / mib + 1;
+	uint8_t                       *item = malloc(mib);
+	ProtobufCBinaryData           *items = calloc(n, sizeof(*items));
+	Troupe__CreateExecutionRequest cr =
+	    TROUPE__CREATE_EXECUTION_REQUEST__INIT;
+	Troupe__ExecutionSpec spec = TROUPE__EXECUTION_SPEC__INIT;
+	Troupe__Request       req = TROUPE__REQUEST__INIT;
+	nng_socket            s = NNG_SOCKET_INITIALIZER;
+	nng_dialer            d;
+	uint8_t              *body = NULL, *buf = NULL;
+	size_t                blen = 0, len = 0, rlen = 0;
+	void                 *rbuf = NULL;
+	Troupe__Reply        *rep;
+	int                   rv;
+
+	if (item == NULL || items == NULL || nng_req0_open(&s) != 0)
 		_exit(2);
-	memset(buf, 'x', big);
-	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 3000);
-	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 3000);
+	memset(item, 'x', mib);
+	for (size_t i = 0; i < n; i++)
+		items[i] = (ProtobufCBinaryData){mib, item};
+	if (strcmp(method, "CreateExecution") == 0) {
+		spec.command = "echo {}";
+		cr.spec = &spec;
+		cr.n_items = n;
+		cr.items = items;
+		if (troupe_pack(&cr.base, &body, &blen) != 0)
+			_exit(2);
+	} else {
+		blen = n * mib;
+		if ((body = malloc(blen)) == NULL)
+			_exit(2);
+		memset(body, 'x', blen);
+	}
+	req.method = (char *)method;
+	req.token = "";
+	req.body = (ProtobufCBinaryData){blen, body};
+	if (troupe_pack(&req.base, &buf, &len) != 0 || len <= TROUPE_MAX_MSG)
+		_exit(2);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 60000);
+	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 60000);
 	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, oversized_closed, (void *)url);
 	if (nng_dialer_create(&d, s, url) != 0)
 		_exit(2);
 	/* One connection: no redial (and resend) after the reset. */
@@ -243,29 +289,37 @@ oversized_child(const char *url)
 	nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 60000);
 	if (nng_dialer_start(d, 0) != 0)
 		_exit(2);
-	rv = nng_send(s, buf, big, 0);
+	rv = nng_send(s, buf, len, 0);
 	if (rv == 0)
 		rv = nng_recv(s, &rbuf, &rlen, NNG_FLAG_ALLOC);
-	fprintf(stderr, "oversized request to %s: %s\n", url,
-	        rv != 0 ? nng_strerror(rv) : "a reply");
-	if (rv != 0)
+	if (rv == NNG_ECONNRESET || rv == NNG_ECONNSHUT) {
+		/* The pipe went while the request was still being written. */
+		fprintf(stderr, "oversized %s to %s: %s\n", method, url,
+		        nng_strerror(rv));
 		_exit(0);
+	}
+	if (rv != 0) {
+		fprintf(stderr, "oversized %s to %s: %s, and still connected\n",
+		        method, url, nng_strerror(rv));
+		_exit(3);
+	}
 	rep = troupe__reply__unpack(NULL, rlen, rbuf);
-	fprintf(stderr, "  reply: %s\n",
-	        rep != NULL ? troupe_code_name(rep->code) : "not an envelope");
-	_exit(rep != NULL && rep->code == TROUPE__CODE__OK ? 1 : 0);
+	fprintf(stderr, "oversized %s to %s: taken in, reply %s: %s\n", method,
+	        url, rep != NULL ? troupe_code_name(rep->code) : "?",
+	        rep != NULL ? rep->message : "not an envelope");
+	_exit(1);
 }
 
 /* Runs oversized_child in a fresh process (exec'd, so no nng state is
  * shared with ours), bounded; returns its exit status. */
 static int
-send_oversized(h_cluster *c, const char *url)
+send_oversized(h_cluster *c, const char *url, const char *method)
 {
 	char   *argv[] = {"test_bad_input", "--send-oversized", (char *)url,
-	                  NULL};
+	                  (char *)method, NULL};
 	pid_t   pid = fork();
 	int     st = 0;
-	int64_t deadline = h_now_ms() + 30000;
+	int64_t deadline = h_now_ms() + 90000;
 
 	if (pid == 0) {
 		execv("/proc/self/exe", argv);
@@ -283,21 +337,27 @@ send_oversized(h_cluster *c, const char *url)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/* A message over the 64 MiB receive limit is dropped, not buffered or
- * crashed on; the next request works. */
+/* A message over the 64 MiB receive limit is refused: the scheduler drops
+ * the connection without taking the request in, so a valid but oversized
+ * CreateExecution creates nothing; the daemon stays up and the next
+ * request works. */
 static void
 test_over_receive_limit(void **state)
 {
 	h_cluster *c = h_start(&(h_opts){.workers = 1});
 
-	assert_int_equal(send_oversized(c, h_api_addr(c)), 0);
+	assert_int_equal(send_oversized(c, h_api_addr(c), "CreateExecution"),
+	                 0);
 	expect_healthy(c);
-	assert_int_equal(send_oversized(c, h_worker_addr(c)), 0);
+	assert_int_equal(count_executions(c), 0);
+	assert_int_equal(send_oversized(c, h_worker_addr(c), "RegisterWorker"),
+	                 0);
 	expect_healthy(c);
 	assert_int_equal(h_run(c, NULL, NULL,
 	                       "seq 2 | troupe map --cmd 'echo "
 	                       "{}'"),
 	                 0);
+	assert_int_equal(count_executions(c), 1);
 	h_done(c);
 }
 
@@ -482,7 +542,7 @@ main(int argc, char **argv)
 	    H_TEST(test_unknown_ids),
 	};
 
-	if (argc == 3 && strcmp(argv[1], "--send-oversized") == 0)
-		return oversized_child(argv[2]);
+	if (argc == 4 && strcmp(argv[1], "--send-oversized") == 0)
+		return oversized_child(argv[2], argv[3]);
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -4,7 +4,10 @@
  * process per item beside it), bounded in time.  Each killed daemon comes
  * back after a random pause.  At the end every output is checked item by
  * item against the expected one, and the number of items that ran again
- * (the sum of attempts - 1) is printed.
+ * (the sum of attempts - 1) is printed.  Each kind of kill (scheduler,
+ * worker, replica) must have happened at least once, and the killed
+ * workers and replicas must have cost some items a second attempt (they
+ * held work when they died).
  *
  * Default: 20,000 actor items and 200 per-item items, at most 25 s of
  * chaos.  TROUPE_CHAOS_LONG=1 (the `chaos-long` make target): 200,000 and
@@ -144,6 +147,13 @@ test_chaos(void **state)
 	        "kills (seed %llu)\n",
 	        (long long)(h_now_ms() - t0), kills[0], kills[1], kills[2],
 	        (unsigned long long)seed);
+	/* A chaos run that killed nothing of some kind would pass without
+	 * testing that kind of fault. */
+	if (kills[0] == 0 || kills[1] == 0 || kills[2] == 0)
+		h_fail(c,
+		       "chaos killed %d schedulers, %d workers, %d replicas: "
+		       "each kind must be killed at least once",
+		       kills[0], kills[1], kills[2]);
 	e = h_wait_done(c, big, longrun ? 600000 : 180000);
 	if (e->phase != TROUPE__PHASE__PHASE_SUCCEEDED)
 		h_fail(c, "the actor map ended %d: %s", (int)e->phase,
@@ -163,6 +173,8 @@ test_chaos(void **state)
 	        (unsigned long long)tb.reruns, (unsigned long long)n,
 	        tb.max_attempts, (unsigned long long)tp.reruns, small,
 	        tp.max_attempts);
+	/* Workers and replicas die holding items: those run again. */
+	assert_true(tb.reruns + tp.reruns > 0);
 	hf_stop_all(c);
 	h_done(c);
 }

@@ -3,7 +3,9 @@
  * processes record themselves:
  *  - an execution's --concurrency across the cluster,
  *  - each worker's --slots,
- *  - fair sharing: a small map is not starved by a big one running.
+ *  - fair sharing: a small map is not starved by a big one running;
+ *  - --cpu per item against the worker's declared CPU, and --mem as a
+ *    replica's address-space cap.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +113,47 @@ test_small_map_not_starved(void **state)
 	h_done(c);
 }
 
+/* --cpu on a map run as a process per item: items asking for 0.6 CPU
+ * run one at a time on a worker declaring 1 CPU, whatever its slots,
+ * while items asking for 0.3 run side by side.  --mem on replicas caps
+ * their address space (RLIMIT_AS, which `ulimit -v` prints in KiB). */
+static void
+test_resources(void **state)
+{
+	h_cluster *c = h_start(
+	    &(h_opts){.workers = 1, .slots = 4, .worker_args = "--cpu 1000"});
+	const char *big = h_path(c, "big"), *small = h_path(c, "small");
+	int64_t    *s, *e;
+	char       *out;
+	int         n, most;
+
+	assert_int_equal(h_run(c, &out, NULL,
+	                       "seq 3 | troupe map --cpu 600 --cmd %s",
+	                       stamp_cmd(c, "0.5", big)),
+	                 0);
+	n = h_read_stamps(c, big, &s, &e);
+	assert_int_equal(n, 3);
+	most = h_max_overlap(s, e, n);
+	fprintf(stderr, "--cpu 600 on 1 CPU: at most %d at once\n", most);
+	assert_int_equal(most, 1);
+	assert_int_equal(h_run(c, &out, NULL,
+	                       "seq 3 | troupe map --cpu 300m --cmd %s",
+	                       stamp_cmd(c, "1.5", small)),
+	                 0);
+	n = h_read_stamps(c, small, &s, &e);
+	assert_int_equal(n, 3);
+	most = h_max_overlap(s, e, n);
+	fprintf(stderr, "--cpu 300m on 1 CPU: at most %d at once\n", most);
+	assert_true(most >= 2);
+
+	assert_int_equal(h_run(c, &out, NULL,
+	                       "echo x | troupe map --replicas 1 --mem 64M "
+	                       "--cmd 'while read x; do ulimit -v; done'"),
+	                 0);
+	assert_string_equal(out, "65536\n");
+	h_done(c);
+}
+
 int
 main(void)
 {
@@ -118,6 +161,7 @@ main(void)
 	    H_TEST(test_concurrency_held),
 	    H_TEST(test_slots_per_worker),
 	    H_TEST(test_small_map_not_starved),
+	    H_TEST(test_resources),
 	};
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

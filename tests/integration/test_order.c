@@ -80,13 +80,15 @@ test_reverse_finish(void **state)
 }
 
 /* {} is the shell-quoted item: spaces, quotes and $ survive; the item is
- * also on stdin; TROUPE_ITEM is its index. */
+ * also on stdin; TROUPE_ITEM is its index, TROUPE_EXECUTION its
+ * execution's id, TROUPE_ATTEMPT its attempt. */
 static void
 test_quoting_and_stdin(void **state)
 {
 	h_cluster  *c = h_start(&(h_opts){.workers = 1, .slots = 2});
 	const char *items = "a b\nit's\n$HOME;rm -rf /\n\"q\"\n";
-	char       *out, **lines;
+	const char *id;
+	char       *out, **lines, want[128];
 
 	assert_int_equal(
 	    h_run_in(c, items, &out, NULL,
@@ -106,6 +108,16 @@ test_quoting_and_stdin(void **state)
 	assert_string_equal(lines[0], "0:a b");
 	assert_string_equal(lines[1], "1:it's");
 	assert_string_equal(lines[3], "3:\"q\"");
+
+	/* TROUPE_EXECUTION is the execution's id; TROUPE_ATTEMPT counts
+	 * from 1. */
+	id = h_map_detach(c, "x\ny\n",
+	                  "--cmd 'echo \"$TROUPE_EXECUTION $TROUPE_ITEM "
+	                  "$TROUPE_ATTEMPT\"'");
+	(void)h_wait_done(c, id, 30000);
+	assert_int_equal(h_run(c, &out, NULL, "troupe outputs %s", id), 0);
+	snprintf(want, sizeof(want), "%s 0 1\n%s 1 1\n", id, id);
+	assert_string_equal(out, want);
 	h_done(c);
 }
 

@@ -13,6 +13,8 @@
  *   items;
  * - per-item --timeout with --retries: the attempt that hangs is killed
  *   and the retry succeeds;
+ * - a real `troupe map` killed in the middle of its upload: the
+ *   execution FAILS "upload abandoned" after --upload-timeout;
  * - SIGTERM on the scheduler commits every result it had and exits 0; a
  *   new one resumes the map; SIGTERM on a worker running actor items
  *   drains and exits 0, and the map completes.
@@ -554,6 +556,105 @@ test_scheduler_frozen(void **state)
 	h_done(c);
 }
 
+/* The newest execution (ListExecutions), NULL when there is none; kept
+ * by c. */
+static Troupe__Execution *
+newest_execution(h_cluster *c)
+{
+	Troupe__ListExecutionsRequest req =
+	    TROUPE__LIST_EXECUTIONS_REQUEST__INIT;
+	Troupe__ListExecutionsReply *rep = NULL;
+
+	req.page_size = 1;
+	assert_int_equal(H_CALL(c, ListExecutions, &req, list_executions, &rep),
+	                 0);
+	return rep->n_executions > 0 ? rep->executions[0] : NULL;
+}
+
+/* A real `troupe map` SIGKILLed in the middle of uploading a million
+ * items (a thousand AppendItems calls): the execution it left unsealed
+ * FAILS "upload abandoned" --upload-timeout (2 s) after its last call,
+ * keeps what it uploaded and the outputs of the items that ran, and
+ * starts nothing more. */
+static void
+test_cli_killed_mid_upload(void **state)
+{
+	h_cluster         *c = h_start(&(h_opts){
+	            .workers = 1, .slots = 2, .sched_args = "--upload-timeout 2"});
+	char               home[4096];
+	char *const        env[] = {home, NULL};
+	hf_proc           *cli;
+	int64_t            t0, killed;
+	uint64_t           total = 0, done;
+	const char        *id = NULL;
+	Troupe__Execution *e;
+
+	snprintf(home, sizeof(home), "TROUPE_HOME=%s", h_dir(c));
+	assert_int_equal(h_run(c, NULL, NULL, "seq 1000000 > items"), 0);
+	cli = hf_spawn(c, "cli", NULL, env,
+	               (char *const[]){(char *)hf_bin(c, "troupe"), "map",
+	                               "--detach", "--items",
+	                               (char *)h_path(c, "items"), "--cmd",
+	                               "echo o{}", NULL});
+	/* Until its execution exists, has run some items, and is still
+	 * being uploaded. */
+	t0 = h_now_ms();
+	while (h_now_ms() - t0 < 60000) {
+		e = newest_execution(c);
+		if (e != NULL && e->sealed)
+			h_fail(c, "the upload of 1,000,000 items ended before "
+			          "the client could be killed: the test proves "
+			          "nothing");
+		if (e != NULL && e->counts->succeeded >= 1) {
+			id = e->id;
+			break;
+		}
+		hf_sleep_ms(20);
+	}
+	if (id == NULL)
+		h_fail(c,
+		       "no execution with an item done 60 s after the start");
+	(void)hf_kill(c, cli, SIGKILL);
+	killed = h_now_ms();
+	e = h_execution(c, id);
+	if (e->sealed)
+		h_fail(c, "the upload ended before the client was killed");
+	total = e->total;
+	e = h_wait_done(c, id, 30000);
+	fprintf(stderr,
+	        "client killed after uploading %llu items; FAILED seen %lld "
+	        "ms later: %s\n",
+	        (unsigned long long)total, (long long)(h_now_ms() - killed),
+	        e->error);
+	assert_int_equal(e->phase, TROUPE__PHASE__PHASE_FAILED);
+	h_assert_icontains(e->error, "upload abandoned");
+	assert_false(e->sealed);
+	/* What it uploaded stays (an append in flight may have landed);
+	 * the items that ran keep their outputs. */
+	assert_true(e->total >= total && e->total < 1000000);
+	done = e->counts->succeeded;
+	assert_true(done >= 1);
+	assert_int_equal(e->counts->pending + e->counts->running, 0);
+	/* Item 1 ran first: its output is there. */
+	{
+		Troupe__GetOutputsRequest req =
+		    TROUPE__GET_OUTPUTS_REQUEST__INIT;
+		Troupe__GetOutputsReply *rep = NULL;
+
+		req.id = (char *)id;
+		req.count = 1;
+		assert_int_equal(H_CALL(c, GetOutputs, &req, get_outputs, &rep),
+		                 0);
+		assert_int_equal(rep->n_items, 1);
+		assert_int_equal(rep->items[0]->state,
+		                 TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
+		assert_int_equal(rep->items[0]->output.len, 3);
+		assert_memory_equal(rep->items[0]->output.data, "o1\n", 3);
+	}
+	hf_stop_all(c);
+	h_done(c);
+}
+
 int
 main(void)
 {
@@ -567,6 +668,7 @@ main(void)
 	    HF_TEST(test_scheduler_sigterm_commits),
 	    HF_TEST(test_worker_sigterm_drains_actors),
 	    HF_TEST(test_abandoned_upload),
+	    HF_TEST(test_cli_killed_mid_upload),
 	    HF_TEST(test_scheduler_frozen),
 	};
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));

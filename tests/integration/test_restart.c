@@ -2,7 +2,9 @@
  * Stop the scheduler and start it again: every execution and its outputs
  * are still there, and unfinished ones complete.  Both a clean stop
  * (SIGTERM, which must exit 0) and a crash (SIGKILL), each in the middle
- * of a running map.
+ * of a running map.  Items still running on the workers across a SIGKILL
+ * and restart are taken back when their workers register again: each
+ * ran exactly once (attempts 1, one line per run in a side-effect file).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -10,7 +12,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "harness.h"
+#include "harness_faults.h"
 #include "skip.h"
 
 static bool
@@ -182,6 +184,77 @@ test_outputs_of_settled_chunks(void **state)
 	h_done(c);
 }
 
+static bool
+running_all(const Troupe__Execution *e, void *arg)
+{
+	return e->counts != NULL && e->counts->running >= *(uint64_t *)arg;
+}
+
+/* Items slow enough (6 s) to be running on both workers while the
+ * scheduler is SIGKILLed and started again: the workers register again
+ * listing them, the scheduler takes them back instead of running them
+ * again, and each item runs exactly once.  Every run appends a line
+ * `ITEM ATTEMPT` to a file, so a re-run shows there even if its result
+ * were dropped; the output names the attempt that produced it. */
+static void
+test_restart_takes_back_running(void **state)
+{
+	h_cluster           *c = h_start(&(h_opts){.workers = 2, .slots = 4});
+	Troupe__ItemResult **items;
+	const char          *id;
+	char                *runs, **lines, want[64];
+	uint64_t             eight = 8;
+	int64_t              t0;
+
+	assert_int_equal(h_run(c, NULL, NULL, "seq 8 > items; : > runs"), 0);
+	id = h_map_detach(c, NULL,
+	                  "--items items --cmd 'echo \"{} $TROUPE_ATTEMPT\" "
+	                  ">> %s; sleep 6; echo \"o{} $TROUPE_ATTEMPT\"'",
+	                  h_quote(c, h_path(c, "runs")));
+	(void)h_wait_exec(c, id, running_all, &eight, 30000, "8 items running");
+	/* Every one started (its line written), so the kill lands while all
+	 * eight run. */
+	t0 = h_now_ms();
+	while (h_lines(h_slurp(c, h_path(c, "runs"))) < 8 &&
+	       h_now_ms() - t0 < 10000)
+		hf_sleep_ms(50);
+	assert_int_equal(h_lines(h_slurp(c, h_path(c, "runs"))), 8);
+	h_kill_scheduler(c, SIGKILL);
+	h_restart_scheduler(c);
+	fprintf(stderr,
+	        "scheduler SIGKILLed and back, workers READY, %lld ms "
+	        "after the items started\n",
+	        (long long)(h_now_ms() - t0));
+	/* Still running: the restart came well within an item's 6 s. */
+	assert_false(h_phase_done(h_execution(c, id)->phase));
+	assert_int_equal(h_wait_done(c, id, 60000)->phase,
+	                 TROUPE__PHASE__PHASE_SUCCEEDED);
+	assert_int_equal(h_outputs(c, id, &items), 8);
+	for (int i = 0; i < 8; i++) {
+		snprintf(want, sizeof(want), "o%d 1\n", i + 1);
+		if (items[i]->attempts != 1 ||
+		    items[i]->output.len != strlen(want) ||
+		    memcmp(items[i]->output.data, want, strlen(want)) != 0)
+			h_fail(c,
+			       "item %d: %u attempts, output '%.*s'; want "
+			       "1 attempt (taken back after the restart, not "
+			       "run again), output '%s'",
+			       i + 1, items[i]->attempts,
+			       (int)items[i]->output.len,
+			       (const char *)items[i]->output.data, want);
+	}
+	/* One run per item, as the side effect shows; sorted to compare. */
+	assert_int_equal(h_run(c, &runs, NULL, "sort -n runs"), 0);
+	if (h_split(c, runs, &lines) != 8)
+		h_fail(c, "%d runs of 8 items (one per item wanted):\n%s",
+		       h_lines(runs), runs);
+	for (int i = 0; i < 8; i++) {
+		snprintf(want, sizeof(want), "%d 1", i + 1);
+		assert_string_equal(lines[i], want);
+	}
+	h_done(c);
+}
+
 int
 main(void)
 {
@@ -190,6 +263,7 @@ main(void)
 	    H_TEST(test_restart_after_sigkill),
 	    H_TEST(test_restart_twice),
 	    H_TEST(test_outputs_of_settled_chunks),
+	    H_TEST(test_restart_takes_back_running),
 	};
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

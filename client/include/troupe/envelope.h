@@ -38,5 +38,4 @@ int troupe_pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len);
  * memory.  Used wherever a message must outlive the buffer it came in. */
 ProtobufCMessage *troupe_msg_copy(const ProtobufCMessage *msg);
 
-
 #endif
