@@ -109,7 +109,7 @@ test_tcp_token_checked(void **state)
 	h_set_timeout(c, 30000);
 	h_run(c, NULL, NULL,
 	      "timeout -s TERM 3 troupe-worker --home %s --scheduler %s "
-	      "--token-file bad-token --name intruder",
+	      "--token-file bad-token --name intruder --allow-root",
 	      h_dir(c), h_worker_addr(c));
 	assert_int_equal(h_run(c, &out, NULL, "troupe workers"), 0);
 	assert_null(strstr(out, "intruder"));
