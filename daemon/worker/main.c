@@ -551,10 +551,12 @@ main(int argc, char **argv)
 		         "processes of items and replicas may outlive this "
 		         "worker if it is killed with SIGKILL");
 	if (as_user)
-		log_info("items and replicas run as %s (uid %s, gid %s), in %s",
+		log_info("item and replica processes run as %s (uid %s, gid "
+		         "%s), in %s",
 		         user.name, user.uid, user.gid, user.home);
 	else if (geteuid() == 0)
-		log_warn("items and replicas run as root (--allow-root)");
+		log_warn(
+		    "item and replica processes run as root (--allow-root)");
 	if (uv_os_gethostname(host, &hostlen) != 0)
 		snprintf(host, sizeof(host), "localhost");
 	if (m.name == NULL) {
