@@ -551,9 +551,10 @@ main(int argc, char **argv)
 		         "processes of items and replicas may outlive this "
 		         "worker if it is killed with SIGKILL");
 	if (as_user)
-		log_info("item and replica processes run as %s (uid %s, gid "
-		         "%s), in %s",
-		         user.name, user.uid, user.gid, user.home);
+		log_info(
+		    "item and replica processes run as %s (uid %s, gid %s), "
+		    "starting in %s (or /)",
+		    user.name, user.uid, user.gid, user.home);
 	else if (geteuid() == 0)
 		log_warn(
 		    "item and replica processes run as root (--allow-root)");
