@@ -89,6 +89,20 @@ def run(cmd, cwd, log, env=None):
                                env=env)
 
 
+def targets(build, m):
+    """The build targets a mutation needs: the daemons, the CLI and the
+    test programs its `tests` regex names (not every test of the tree,
+    which would relink them all for each mutation)."""
+    out = subprocess.run(["ctest", "-N", "-R", m["tests"]], cwd=build,
+                         capture_output=True, text=True).stdout
+    names = re.findall(r"Test +#\d+: (\S+)", out)
+    progs = sorted({re.sub(r"^(unit|integ)_", "", n) for n in names
+                    if n.startswith(("unit_", "integ_"))})
+    base = ["troupe", "troupe-scheduler", "troupe-worker", "troupe-shim",
+            "troupe-detect"]
+    return ["--target"] + base + progs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--keep", help="scratch directory to (re)use and keep")
@@ -155,7 +169,8 @@ def main():
         with open(path, "w", encoding="utf-8") as f:
             f.write(orig.replace(m["from"], m["to"]))
         try:
-            if run(["cmake", "--build", build, "-j2"], scratch, log) != 0:
+            if run(["cmake", "--build", build, "-j2"] + targets(build, m),
+                   scratch, log) != 0:
                 verdict, why = "BROKEN", "does not build"
             else:
                 rc = run(["ctest", "-j", str(a.jobs), "--timeout", "300",

@@ -218,13 +218,20 @@ up_spawn_workers(up_state *s)
 	snprintf(slots, sizeof(slots), "%u", s->o->slots);
 	for (size_t i = 1; i < s->nkids; i++) {
 		up_child *k = &s->kids[i];
-		char     *args[] = {s->worker_bin, "--home", s->home, "--name",
-		                    k->name,       NULL,     NULL,    NULL};
+		char     *args[] = {s->worker_bin, "--home", s->home,
+		                    "--name",      k->name,  NULL,
+		                    NULL,          NULL,     NULL};
+		int       n = 5;
 
 		if (s->o->slots > 0) {
-			args[5] = "--slots";
-			args[6] = slots;
+			args[n++] = "--slots";
+			args[n++] = slots;
 		}
+		/* A laptop cluster started by root runs its items as root,
+		 * as the person asked; a worker started by hand as root must
+		 * be told (README, Security). */
+		if (geteuid() == 0)
+			args[n++] = "--allow-root";
 		if (up_spawn(s, k, args) != 0)
 			return -1;
 	}

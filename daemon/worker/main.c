@@ -3,6 +3,11 @@
  * file only reads flags and the config file, then runs the loop; the
  * daemon itself is workerd.c and its workerd_*.c (workerd_int.h).
  *
+ * Items never run as root by accident: a worker whose effective uid is 0
+ * refuses to start unless told whom to run items as (--run-as USER: every
+ * item and replica then runs under troupe-shim, which drops to that user
+ * before the command; launch.h) or that root is meant (--allow-root).
+ *
  * Threading: the main thread runs the one libuv loop that owns the
  * daemon (docs/design.md, Threading) until workerd has closed every
  * handle; nng's threads are the link's business (wlink.h).
@@ -38,6 +43,8 @@ typedef struct main_conf {
 	uint32_t cpu_milli;
 	uint64_t mem_bytes;
 	unsigned drain_timeout_s;
+	char    *run_as;     /* --run-as, unresolved */
+	bool     allow_root; /* --allow-root */
 	char    *label_keys[MAIN_MAX_LABELS];
 	char    *label_vals[MAIN_MAX_LABELS];
 	size_t   n_labels;
@@ -68,6 +75,12 @@ static const char main_usage[] =
     "  --tls-ca FILE       CA certificates for a tls+tcp:// scheduler\n"
     "  --drain-timeout S   on SIGTERM, how long running items may "
     "finish (30)\n"
+    "  --run-as USER       run items and replicas as USER (a name or "
+    "uid);\n"
+    "                      needs the worker to start as root\n"
+    "  --allow-root        started as root, run items as root (without "
+    "this\n"
+    "                      or --run-as, a root worker refuses to start)\n"
     "  --config FILE       read `name = value` lines, names as the "
     "flags\n"
     "  --help              show this\n";
@@ -83,6 +96,8 @@ static const struct option main_opts[] = {
     {"token-file", required_argument, NULL, 0},
     {"tls-ca", required_argument, NULL, 0},
     {"drain-timeout", required_argument, NULL, 0},
+    {"run-as", required_argument, NULL, 0},
+    {"allow-root", no_argument, NULL, 0},
     {"config", required_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -265,6 +280,28 @@ main_set(void *arg, const char *key, const char *val)
 		m->drain_timeout_s = (unsigned)v;
 		return 0;
 	}
+	if (strcmp(key, "run-as") == 0) {
+		if (val[0] == '\0') {
+			snprintf(m->why, sizeof(m->why), "--run-as is empty");
+			return TROUPE_EINVAL;
+		}
+		return main_replace(&m->run_as, val);
+	}
+	if (strcmp(key, "allow-root") == 0) {
+		/* A flag has no value; a config line may say yes or no. */
+		if (val == NULL || val[0] == '\0' || strcmp(val, "1") == 0 ||
+		    strcmp(val, "yes") == 0 || strcmp(val, "true") == 0) {
+			m->allow_root = true;
+		} else if (strcmp(val, "0") == 0 || strcmp(val, "no") == 0 ||
+		           strcmp(val, "false") == 0) {
+			m->allow_root = false;
+		} else {
+			snprintf(m->why, sizeof(m->why),
+			         "allow-root wants yes or no, not '%s'", val);
+			return TROUPE_EINVAL;
+		}
+		return 0;
+	}
 	if (strcmp(key, "config") == 0) {
 		if (m->depth > 0) {
 			snprintf(m->why, sizeof(m->why),
@@ -304,6 +341,7 @@ main_conf_free(main_conf *m)
 	free(m->name);
 	free(m->token_file);
 	free(m->tls_ca);
+	free(m->run_as);
 	for (size_t i = 0; i < m->n_labels; i++) {
 		free(m->label_keys[i]);
 		free(m->label_vals[i]);
@@ -317,6 +355,67 @@ main_is_network(const char *url)
 	return strncmp(url, "ipc://", 6) != 0 &&
 	       strncmp(url, "inproc://", 9) != 0 &&
 	       strncmp(url, "abstract://", 11) != 0;
+}
+
+/* Decides whom items run as: *user gets the --run-as user when privileges
+ * must be dropped to it (else stays zeroed, *as_user false).  Refuses (one
+ * line on stderr, returns 2) a root worker told neither --run-as nor
+ * --allow-root, an unknown user, --run-as root, a --run-as user a non-root
+ * worker cannot become, and --run-as without troupe-shim. */
+static int
+main_run_as(const main_conf *m, const char *shim, launch_user *user,
+            bool *as_user)
+{
+	char  err[512];
+	uid_t me = geteuid();
+
+	*as_user = false;
+	if (m->run_as == NULL) {
+		if (me == 0 && !m->allow_root) {
+			fprintf(stderr,
+			        "troupe-worker: refusing to run items as root: "
+			        "give --run-as USER to run them as that user, "
+			        "or --allow-root if root is really meant\n");
+			return 2;
+		}
+		return 0;
+	}
+	if (launch_user_resolve(m->run_as, user, err, sizeof(err)) != 0) {
+		fprintf(stderr, "troupe-worker: %s\n", err);
+		return 2;
+	}
+	if (user->uid_n == 0) {
+		fprintf(stderr,
+		        "troupe-worker: --run-as %s is root: give an "
+		        "unprivileged user, or --allow-root instead\n",
+		        m->run_as);
+		return 2;
+	}
+	if (me != 0) {
+		if (user->uid_n == me)
+			return 0; /* they run as that user already */
+		fprintf(stderr,
+		        "troupe-worker: --run-as %s needs the worker to start "
+		        "as root (it runs as uid %lu)\n",
+		        user->name, (unsigned long)me);
+		return 2;
+	}
+	if (shim == NULL) {
+		fprintf(stderr,
+		        "troupe-worker: --run-as needs troupe-shim beside "
+		        "troupe-worker, to drop privileges; it is not there\n");
+		return 2;
+	}
+	/* What items inherit from us (launch_env) names their user; a
+	 * task's --env still overrides it. */
+	if (setenv("HOME", user->home, 1) != 0 ||
+	    setenv("USER", user->name, 1) != 0 ||
+	    setenv("LOGNAME", user->name, 1) != 0) {
+		fprintf(stderr, "troupe-worker: out of memory\n");
+		return 1;
+	}
+	*as_user = true;
+	return 0;
 }
 
 /* Parses argv into m; returns 0, or the exit status (2 bad usage, -1 for
@@ -377,11 +476,14 @@ main(int argc, char **argv)
 	char         err[512];
 	char        *token = NULL;
 	char        *shim = NULL;
+	launch_user  user;
+	bool         as_user = false;
 	size_t       hostlen = sizeof(host);
 	int          rv, code = 1;
 	bool         loop_open = false;
 
 	memset(&m, 0, sizeof(m));
+	memset(&user, 0, sizeof(user));
 	m.drain_timeout_s = 30;
 	troupe_log_init("troupe-worker", LOG_LVL_INFO);
 	/* Item and replica stdin are socketpairs (libuv's pipes), and bash, as
@@ -437,6 +539,25 @@ main(int argc, char **argv)
 		code = 2;
 		goto done;
 	}
+	/* Commands run under troupe-shim, so that none outlives us (and so
+	 * that --run-as can drop privileges). */
+	shim = launch_find_shim();
+	if ((rv = main_run_as(&m, shim, &user, &as_user)) != 0) {
+		code = rv;
+		goto done;
+	}
+	if (shim == NULL)
+		log_warn("troupe-shim is not beside troupe-worker: the "
+		         "processes of items and replicas may outlive this "
+		         "worker if it is killed with SIGKILL");
+	if (as_user)
+		log_info(
+		    "item and replica processes run as %s (uid %s, gid %s), "
+		    "starting in %s (or /)",
+		    user.name, user.uid, user.gid, user.home);
+	else if (geteuid() == 0)
+		log_warn(
+		    "item and replica processes run as root (--allow-root)");
 	if (uv_os_gethostname(host, &hostlen) != 0)
 		snprintf(host, sizeof(host), "localhost");
 	if (m.name == NULL) {
@@ -485,12 +606,8 @@ main(int argc, char **argv)
 	wc.n_labels = m.n_labels;
 	wc.drain_timeout_ms = m.drain_timeout_s * 1000;
 	wc.signals = true;
-	/* Commands run under troupe-shim, so that none outlives us. */
-	if ((shim = launch_find_shim()) == NULL)
-		log_warn("troupe-shim is not beside troupe-worker: the "
-		         "processes of items and replicas may outlive this "
-		         "worker if it is killed with SIGKILL");
 	wc.runner.shim = shim;
+	wc.runner.user = as_user ? &user : NULL;
 	if ((rv = workerd_open(&loop, &wc, &w, err, sizeof(err))) != 0) {
 		fprintf(stderr, "troupe-worker: %s\n", err);
 		code = rv == TROUPE_EINVAL ? 2 : 1;
@@ -508,6 +625,7 @@ done:
 	}
 	free(token);
 	free(shim);
+	launch_user_free(&user);
 	main_conf_free(&m);
 	troupe_exit(code);
 }

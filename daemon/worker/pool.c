@@ -301,6 +301,7 @@ pool_new(uv_loop_t *loop, const pool_opts *o, pool_done_fn done,
 	list_init(&p->envs, offsetof(pool_env, node));
 	list_init(&p->reps, offsetof(pool_rep, node));
 	p->loop = loop;
+	p->user = o != NULL ? o->user : NULL;
 	p->max_output = o != NULL ? o->max_output : 0;
 	p->stop_grace_ms = o != NULL ? o->stop_grace_ms : 0;
 	p->exit_grace_ms = o != NULL ? o->exit_grace_ms : 0;

@@ -70,11 +70,15 @@ typedef void (*pool_done_fn)(void *arg, pool_item *it, Troupe__ItemReport *rep);
 /* A replica process exited (pool_procs went down). */
 typedef void (*pool_exit_fn)(void *arg);
 
+struct launch_user; /* launch.h */
+
 typedef struct pool_opts {
-	const char *shim;          /* troupe-shim or NULL; copied */
-	size_t      max_output;    /* 0: RUNNER_MAX_OUTPUT */
-	unsigned    stop_grace_ms; /* SIGTERM to SIGKILL; 0: 2000 */
-	unsigned    exit_grace_ms; /* 0: 1000 */
+	const char               *shim; /* troupe-shim or NULL; copied */
+	const struct launch_user *user; /* replicas run as (launch.h), or
+	                           NULL; not copied: must outlive the pool */
+	size_t   max_output;            /* 0: RUNNER_MAX_OUTPUT */
+	unsigned stop_grace_ms;         /* SIGTERM to SIGKILL; 0: 2000 */
+	unsigned exit_grace_ms;         /* 0: 1000 */
 } pool_opts;
 
 /* Makes an empty pool on loop (o may be NULL).  Returns 0 or

@@ -68,14 +68,15 @@ struct pool_rep {
 };
 
 struct pool {
-	uv_loop_t   *loop;
-	char        *shim;
-	size_t       max_output;
-	unsigned     stop_grace_ms;
-	unsigned     exit_grace_ms;
-	pool_done_fn done;
-	pool_exit_fn exited;
-	void        *arg;
+	uv_loop_t                *loop;
+	char                     *shim;
+	const struct launch_user *user; /* not ours (pool_opts) */
+	size_t                    max_output;
+	unsigned                  stop_grace_ms;
+	unsigned                  exit_grace_ms;
+	pool_done_fn              done;
+	pool_exit_fn              exited;
+	void                     *arg;
 
 	list     envs; /* of pool_env, newest first */
 	list     reps; /* of pool_rep, newest first */

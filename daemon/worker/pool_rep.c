@@ -76,6 +76,7 @@ pool_rep_spawn(pool *p, pool_rep *r)
 	c.env_key = r->env->key;
 	c.env = r->env->env;
 	c.shim = p->shim;
+	c.user = p->user;
 	c.max_output = p->max_output;
 	c.stop_grace_ms = p->stop_grace_ms;
 	c.exit_grace_ms = p->exit_grace_ms;

@@ -387,7 +387,8 @@ replica_spawn(replica *r, const replica_conf *c)
 		goto fail;
 	}
 	if ((rv = launch_env(sets, sizes, 2, &env)) != 0 ||
-	    (rv = launch_args_make(&args, c->shim, e->command, mem)) != 0)
+	    (rv = launch_args_make(&args, c->shim, e->command, mem, c->user)) !=
+	        0)
 		goto fail;
 	child_spawn(&r->c, args.argv, env);
 	if (r->c.spawn_err != 0) {

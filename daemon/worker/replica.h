@@ -44,16 +44,18 @@
 #include "api.pb-c.h"
 
 typedef struct replica replica;
+struct launch_user; /* launch.h */
 
 typedef struct replica_conf {
-	const char             *id;      /* replica id (TROUPE_REPLICA) */
-	const char             *env_key; /* its environment (TROUPE_ACTOR) */
-	const Troupe__ActorEnv *env;     /* command, protocol, env, ttl, mem */
-	const char             *shim;    /* troupe-shim, or NULL */
-	size_t                  max_output;    /* 0: RUNNER_MAX_OUTPUT */
-	unsigned                stop_grace_ms; /* SIGTERM to SIGKILL; 0: 2000 */
-	unsigned                exit_grace_ms; /* exit to giving up on the
-	                                          pipes; 0: 1000 */
+	const char               *id;      /* replica id (TROUPE_REPLICA) */
+	const char               *env_key; /* its environment (TROUPE_ACTOR) */
+	const Troupe__ActorEnv   *env;  /* command, protocol, env, ttl, mem */
+	const char               *shim; /* troupe-shim, or NULL */
+	const struct launch_user *user; /* run as (launch.h), or NULL */
+	size_t                    max_output; /* 0: RUNNER_MAX_OUTPUT */
+	unsigned stop_grace_ms;               /* SIGTERM to SIGKILL; 0: 2000 */
+	unsigned exit_grace_ms;               /* exit to giving up on the
+	                                         pipes; 0: 1000 */
 } replica_conf;
 
 /* How an item ended. */

@@ -33,6 +33,7 @@ struct runner {
 	size_t              input_len;
 	uint32_t            timeout_ms;
 	const char         *shim;
+	const launch_user  *user;
 
 	uint8_t *outbuf; /* stdout, up to max_output bytes */
 	size_t   out_len;
@@ -236,7 +237,7 @@ runner_spawn(runner *r, const Troupe__TaskSpec *task)
 		goto fail;
 	if ((rv = runner_env(task, r->rep, &env, own)) != 0)
 		goto fail;
-	if ((rv = launch_args_make(&args, r->shim, cmd, 0)) != 0)
+	if ((rv = launch_args_make(&args, r->shim, cmd, 0, r->user)) != 0)
 		goto fail;
 	r->rep->started_ms = troupe_now_ms();
 	child_spawn(&r->c, args.argv, env);
@@ -301,6 +302,7 @@ runner_start(uv_loop_t *loop, const runner_opts *opts,
 	grace_ms = opts != NULL && opts->exit_grace_ms > 0 ? opts->exit_grace_ms
 	                                                   : 1000;
 	r->shim = opts != NULL ? opts->shim : NULL;
+	r->user = opts != NULL ? opts->user : NULL;
 	r->input_len = item->input.len;
 	if ((r->input = malloc(r->input_len > 0 ? r->input_len : 1)) == NULL ||
 	    (r->rep = report_new(execution, item->index, item->attempt)) ==

@@ -34,6 +34,7 @@
 #define RUNNER_STDERR_TAIL CHILD_STDERR_TAIL
 
 typedef struct runner runner;
+struct launch_user; /* launch.h */
 
 typedef struct runner_opts {
 	size_t   max_output;    /* 0: RUNNER_MAX_OUTPUT */
@@ -42,6 +43,9 @@ typedef struct runner_opts {
 	const char *shim;       /* troupe-shim to run commands under (see
 	                           launch.h), NULL: none; must outlive every
 	                           runner started with these options */
+	const struct launch_user *user; /* run commands as this user (the
+	                           shim drops to it), NULL: as the worker;
+	                           must outlive every runner, like shim */
 } runner_opts;
 
 /* Called exactly once per successful runner_start, after the process has

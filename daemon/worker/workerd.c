@@ -204,6 +204,7 @@ workerd_open(uv_loop_t *loop, const workerd_conf *c, workerd **out, char *err,
 	w->ropts.shim = w->shim;
 	if (pool_new(loop,
 	             &(pool_opts){.shim = w->shim,
+	                          .user = c->runner.user,
 	                          .max_output = w->ropts.max_output,
 	                          .exit_grace_ms = w->ropts.exit_grace_ms},
 	             wk_actor_done, wk_actor_exit, w, &w->pool) != 0)

@@ -73,8 +73,11 @@ start_sched
 seq "$items" >"$TROUPE_HOME/items"
 if [ "$mode" = finished ]; then
 	mkdir -p "$TROUPE_HOME/w1"
+	# As root, a worker must be told that items may run as root.
+	root=()
+	[ "$(id -u)" = 0 ] && root=(--allow-root)
 	"$build/daemon/troupe-worker" --home "$TROUPE_HOME/w1" --name w1 \
-		--scheduler "ipc://$TROUPE_HOME/worker.sock" --slots 4 \
+		--scheduler "ipc://$TROUPE_HOME/worker.sock" --slots 4 "${root[@]}" \
 		>>"$TROUPE_HOME/worker.log" 2>&1 &
 	worker_pid=$!
 	echo "submitting $execs actor maps of $items items, run by one worker..."

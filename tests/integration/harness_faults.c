@@ -158,6 +158,8 @@ hf_spawn_worker(h_cluster *c, const char *name, int slots, char *const env[])
 	argv[k++] = (char *)name;
 	argv[k++] = "--slots";
 	argv[k++] = nslots;
+	if (geteuid() == 0)
+		argv[k++] = "--allow-root"; /* else a root worker refuses */
 	if (h_token_file(c) != NULL) {
 		argv[k++] = "--token-file";
 		argv[k++] = (char *)h_token_file(c);

@@ -152,15 +152,16 @@ health_with(h_cluster *c, const char *token, char *msg, size_t len)
 /* Starts a worker with the wrong token, lists the workers every 0.2 s
  * into `seen` while it runs (at least once), and prints its exit status,
  * 124 when it was still running after 20 s. */
-#define INTRUDER_SCRIPT                                                       \
-	"mkdir intruder\n"                                                    \
-	"troupe-worker --home %s/intruder --scheduler %s "                    \
-	"--token-file bad-token --name intruder > intruder.log 2>&1 & w=$!\n" \
-	"end=$(($(date +%%s) + 20)); : > seen; n=0\n"                         \
-	"while [ $n -eq 0 ] || kill -0 $w 2>/dev/null; do\n"                  \
-	"  n=1; [ $(date +%%s) -gt $end ] && { kill $w; wait $w; "            \
-	"echo rc=124; exit 0; }\n"                                            \
-	"  troupe workers >> seen 2>&1; sleep 0.2; done\n"                    \
+#define INTRUDER_SCRIPT                                            \
+	"mkdir intruder\n"                                         \
+	"troupe-worker --home %s/intruder --scheduler %s "         \
+	"--token-file bad-token --name intruder --allow-root "     \
+	"> intruder.log 2>&1 & w=$!\n"                             \
+	"end=$(($(date +%%s) + 20)); : > seen; n=0\n"              \
+	"while [ $n -eq 0 ] || kill -0 $w 2>/dev/null; do\n"       \
+	"  n=1; [ $(date +%%s) -gt $end ] && { kill $w; wait $w; " \
+	"echo rc=124; exit 0; }\n"                                 \
+	"  troupe workers >> seen 2>&1; sleep 0.2; done\n"         \
 	"wait $w; echo \"rc=$?\"\n"
 
 static void

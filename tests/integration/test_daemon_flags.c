@@ -46,6 +46,7 @@ test_worker_config_and_labels(void **state)
 	           "label = zone=east\n");
 	(void)hf_sh("mkdir -p %s", h_path(c, "cw"));
 	argv[k++] = (char *)hf_bin(c, "troupe-worker");
+	argv[k++] = "--allow-root"; /* CI runs as root */
 	argv[k++] = "--home";
 	argv[k++] = (char *)h_path(c, "cw");
 	argv[k++] = "--scheduler";
@@ -134,6 +135,7 @@ test_drain_timeout(void **state)
 
 	(void)hf_sh("mkdir -p %s", h_path(c, "w1"));
 	argv[k++] = (char *)hf_bin(c, "troupe-worker");
+	argv[k++] = "--allow-root"; /* CI runs as root */
 	argv[k++] = "--home";
 	argv[k++] = (char *)h_path(c, "w1");
 	argv[k++] = "--scheduler";

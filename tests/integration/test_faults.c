@@ -151,7 +151,8 @@ test_spawn_failure_is_system_failure(void **state)
 	(void)hf_spawn(c, "wbad", NULL, NULL,
 	               (char *const[]){exe, "--home", (char *)h_path(c, "wbad"),
 	                               "--scheduler", (char *)h_worker_addr(c),
-	                               "--name", "wbad", "--slots", "2", NULL});
+	                               "--name", "wbad", "--slots", "2",
+	                               "--allow-root", NULL});
 	h_wait_workers(c, 1, 30000);
 	if (hf_sh("rm %s/troupe-shim", bin) != 0)
 		h_fail(c, "cannot remove the copied troupe-shim");

@@ -192,6 +192,7 @@ test_partition_and_return(void **state)
 		                      (char *)names[k],
 		                      "--slots",
 		                      "2",
+		                      "--allow-root", /* namespaces: root */
 		                      NULL};
 
 		snprintf(envw, sizeof(envw), "HFW=%s", names[k]);

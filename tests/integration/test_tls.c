@@ -215,7 +215,8 @@ test_tls(void **state)
 	spawn(c, 1, h_path(c, "w-other.log"), "troupe-worker",
 	      (const char *[]){"--home", h_path(c, "w-other"), "--scheduler",
 	                       wlink, "--token-file", "tls-token", "--tls-ca",
-	                       "other.pem", "--name", "untrusting", NULL});
+	                       "other.pem", "--name", "untrusting",
+	                       "--allow-root", NULL});
 	assert_int_equal(h_run(c, NULL, NULL,
 	                       "i=0; while [ $i -lt 25 ]; do i=$((i+1))\n"
 	                       "  %s troupe workers >> seen || exit 1\n"
@@ -233,7 +234,7 @@ test_tls(void **state)
 	rv = h_run(c, NULL, &err,
 	           "mkdir w-bad; timeout 20 troupe-worker --home $PWD/w-bad "
 	           "--scheduler %s --token-file bad-token --tls-ca cert.pem "
-	           "--name intruder",
+	           "--name intruder --allow-root",
 	           wlink);
 	assert_int_equal(rv, 1);
 	h_assert_icontains(err, "wrong token");
@@ -243,7 +244,8 @@ test_tls(void **state)
 	spawn(c, 2, h_path(c, "w1.log"), "troupe-worker",
 	      (const char *[]){"--home", h_path(c, "w1"), "--scheduler", wlink,
 	                       "--token-file", "tls-token", "--tls-ca",
-	                       "cert.pem", "--name", "tw1", NULL});
+	                       "cert.pem", "--name", "tw1", "--allow-root",
+	                       NULL});
 	rv =
 	    h_run(c, NULL, NULL,
 	          "end=$(($(date +%%s) + 30))\n"

@@ -3,13 +3,22 @@
  * that no process of an item or a replica outlives the worker, even one
  * killed with SIGKILL.
  *
- *	troupe-shim [-p PPID] [-m BYTES] [-g GRACE_MS] -c CMD
+ *	troupe-shim [-p PPID] [-m BYTES] [-g GRACE_MS]
+ *	            [-u UID -G GID -S GID,GID,... -d DIR] -c CMD
  *
  * It asks the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG;
  * -p names the parent it expects, closing the race with a parent that
  * died before the request), leads a session of its own, and runs
  * `/bin/sh -c CMD` as its child in that session's process group, with its
  * address space capped at BYTES (-m, RLIMIT_AS) when given.
+ *
+ * With -u (the worker's --run-as), the shim first becomes that user, for
+ * good: its supplementary groups become -S's list (setgroups), its group
+ * -G (setgid), its user UID (setuid, real, effective and saved alike); it
+ * checks that every id stuck and that it cannot become root again
+ * (setuid(0) must fail), then enters DIR (/ when it cannot).  Any failure
+ * ends it with status 127 before the command runs.  All of it happens
+ * before PR_SET_PDEATHSIG, which a change of credentials clears.
  *
  * Signals: SIGTERM (the worker stops it, or the worker died) goes to the
  * whole group; whatever is still there GRACE_MS later (default 2000) gets
@@ -25,6 +34,7 @@
  * belongs to the command.
  */
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +46,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SHIM_GRACE_MS 2000
+#define SHIM_GRACE_MS   2000
+#define SHIM_MAX_GROUPS 1024 /* LAUNCH_MAX_GROUPS (launch.h) */
 
 static void
 shim_usage(void)
 {
 	fprintf(stderr, "usage: troupe-shim [-p PPID] [-m BYTES] "
-	                "[-g GRACE_MS] -c CMD\n");
+	                "[-g GRACE_MS] [-u UID -G GID -S GID,... -d DIR] "
+	                "-c CMD\n");
 	exit(127);
 }
 
@@ -85,6 +97,53 @@ shim_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Parses -S's comma-separated gids into groups; returns how many. */
+static size_t
+shim_groups(const char *s, gid_t *groups)
+{
+	char   one[24];
+	size_t n = 0;
+
+	while (*s != '\0') {
+		size_t len = strcspn(s, ",");
+
+		if (len == 0 || len >= sizeof(one) || n == SHIM_MAX_GROUPS)
+			shim_usage();
+		memcpy(one, s, len);
+		one[len] = '\0';
+		groups[n++] = (gid_t)shim_number(one);
+		s += len;
+		if (*s == ',')
+			s++;
+	}
+	return n;
+}
+
+/* Becomes uid:gid with groups for good, checking it: a shim that could
+ * still become root would be worse than none. */
+static void
+shim_become(uid_t uid, gid_t gid, const gid_t *groups, size_t n,
+            const char *dir)
+{
+	if (setgroups(n, groups) != 0)
+		shim_die("cannot set the groups of --run-as");
+	if (setgid(gid) != 0)
+		shim_die("cannot set the group of --run-as");
+	if (setuid(uid) != 0)
+		shim_die("cannot become the --run-as user");
+	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
+	    getegid() != gid) {
+		errno = EPERM;
+		shim_die("the --run-as user did not stick");
+	}
+	if (uid != 0 && setuid(0) == 0) {
+		errno = EPERM;
+		shim_die("could become root again after dropping privileges");
+	}
+	if (chdir(dir) != 0 && chdir("/") != 0)
+		shim_die("cannot enter /");
+}
+
 /* Ends the shim the way the command ended. */
 static void
 shim_exit_like(int status)
@@ -112,23 +171,37 @@ main(int argc, char **argv)
 	/* volatile: they live across vfork(), which shares this frame. */
 	const char *volatile cmd = NULL;
 	volatile unsigned long long ppid = 0, mem = 0, grace = SHIM_GRACE_MS;
+	static gid_t                groups[SHIM_MAX_GROUPS];
+	size_t                      n_groups = 0;
+	const char                 *uid = NULL, *gid = NULL, *dir = NULL;
 	sigset_t                    set, old;
 	pid_t                       child;
 	volatile long long          deadline = -1;
 	volatile int                status = 0;
 	int                         opt;
 
-	while ((opt = getopt(argc, argv, "+p:m:g:c:")) != -1) {
+	while ((opt = getopt(argc, argv, "+p:m:g:u:G:S:d:c:")) != -1) {
 		switch (opt) {
 		case 'p': ppid = shim_number(optarg); break;
 		case 'm': mem = shim_number(optarg); break;
 		case 'g': grace = shim_number(optarg); break;
+		case 'u': uid = optarg; break;
+		case 'G': gid = optarg; break;
+		case 'S': n_groups = shim_groups(optarg, groups); break;
+		case 'd': dir = optarg; break;
 		case 'c': cmd = optarg; break;
 		default: shim_usage();
 		}
 	}
 	if (cmd == NULL || optind != argc)
 		shim_usage();
+	/* -u comes with all of -G, -S and -d, or none of them does. */
+	if ((uid != NULL) != (gid != NULL) || (uid != NULL) != (n_groups > 0) ||
+	    (uid != NULL) != (dir != NULL))
+		shim_usage();
+	if (uid != NULL)
+		shim_become((uid_t)shim_number(uid), (gid_t)shim_number(gid),
+		            groups, n_groups, dir);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
