@@ -24,6 +24,13 @@
 int troupe_envelope_request(const char *method, const char *token,
                             const ProtobufCMessage *body, nng_msg **out);
 
+/* troupe_envelope_request with the project the call acts in (envelope's
+ * Request.project; NULL or "" leaves it to the scheduler: the token's own
+ * project, else "default").  Ownership of *out as above. */
+int troupe_envelope_request_in(const char *method, const char *token,
+                               const char             *project,
+                               const ProtobufCMessage *body, nng_msg **out);
+
 /* Packs a Reply {code, message, body} into a new nng message in *out.
  * message and body may be NULL.  Ownership of *out as above. */
 int troupe_envelope_reply(Troupe__Code code, const char *message,
@@ -37,6 +44,5 @@ int troupe_pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len);
  * free_unpacked (or protobuf_c_message_free_unpacked).  NULL when out of
  * memory.  Used wherever a message must outlive the buffer it came in. */
 ProtobufCMessage *troupe_msg_copy(const ProtobufCMessage *msg);
-
 
 #endif
