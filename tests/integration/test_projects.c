@@ -259,6 +259,10 @@ test_roles_and_isolation(void **state)
 	           "{}'");
 	refused(c, rv, err, "permission denied");
 
+	/* An admin without --project lists every project's executions. */
+	assert_int_equal(h_run(c, &out, NULL, "troupe list"), 0);
+	h_assert_contains(out, id);
+
 	/* The second admin token acts in any project it names. */
 	assert_int_equal(
 	    h_run(c, &out, NULL, "troupe --token-file admin2 --project a list"),
@@ -410,7 +414,7 @@ test_worker_tokens(void **state)
 	 * bounds it should the test fail before stopping it. */
 	assert_int_equal(
 	    h_run(c, NULL, NULL,
-	          "setsid sh -c 'timeout -s TERM 200 troupe-worker --home "
+	          "setsid sh -c 'timeout -s TERM 120 troupe-worker --home "
 	          "wgood --scheduler %s --token-file worker-tok --name good "
 	          "--slots 2 & echo $! > wgood.pid.tmp; mv wgood.pid.tmp "
 	          "wgood.pid; wait $!; echo $? > wgood.rc' > wgood.log 2>&1 "
