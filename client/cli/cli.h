@@ -17,7 +17,7 @@
 #include "troupe/client.h"
 
 /* Global flags given before the command word (`troupe --addr URL map
- * ...`); a command's own --addr/--token-file win over them. */
+ * ...`); a command's own --addr/--token-file/--project win over them. */
 extern cli_global cli_pre_global;
 
 /* Prints "troupe: <message>\n" on stderr.  Returns CLI_EXIT_FAIL. */
