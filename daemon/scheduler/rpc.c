@@ -121,12 +121,17 @@ rpc_sent(rpc_call *c)
 const char *
 rpc_role_name(int role)
 {
-	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
-	    &troupe__role__descriptor, role);
+	static const char *const names[] = {
+	    [TROUPE__ROLE__ROLE_NONE] = "none",
+	    [TROUPE__ROLE__ROLE_READ] = "read",
+	    [TROUPE__ROLE__ROLE_SUBMIT] = "submit",
+	    [TROUPE__ROLE__ROLE_ADMIN] = "admin",
+	    [TROUPE__ROLE__ROLE_WORKER] = "worker",
+	};
 
-	/* ROLE_READ -> read */
-	return v != NULL && strncmp(v->name, "ROLE_", 5) == 0 ? v->name + 5
-	                                                      : "unknown";
+	return role >= 0 && role < (int)(sizeof(names) / sizeof(names[0]))
+	           ? names[role]
+	           : "unknown";
 }
 
 /* The audit line of a call that changes state: who, what, how it ended.
