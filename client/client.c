@@ -20,8 +20,10 @@ struct troupe_client {
 	nng_socket sock;
 	char      *addr;
 	char      *token;
+	char      *project; /* NULL: none named */
 	char       err[512];
 	int        timeout_ms;
+	int        last_rv; /* the result of the last call */
 };
 
 static void
@@ -119,6 +121,7 @@ troupe_client_close(troupe_client *c)
 		(void)troupe_sock_close(c->sock, TROUPE_SOCK_CLOSE_MS);
 	free(c->addr);
 	free(c->token);
+	free(c->project);
 	free(c);
 }
 
@@ -141,6 +144,31 @@ troupe_client_set_timeout(troupe_client *c, int ms)
 }
 
 int
+troupe_client_set_project(troupe_client *c, const char *project)
+{
+	char *p = NULL;
+
+	if (project != NULL && project[0] != '\0' &&
+	    (p = strdup(project)) == NULL)
+		return TROUPE_ENOMEM;
+	free(c->project);
+	c->project = p;
+	return 0;
+}
+
+const char *
+troupe_client_project(const troupe_client *c)
+{
+	return c->project != NULL ? c->project : "";
+}
+
+int
+troupe_client_last_err(const troupe_client *c)
+{
+	return c->last_rv;
+}
+
+int
 troupe_call(troupe_client *c, const char *method, const ProtobufCMessage *input,
             const ProtobufCMessageDescriptor *out_desc,
             ProtobufCMessage                **output)
@@ -152,7 +180,8 @@ troupe_call(troupe_client *c, const char *method, const ProtobufCMessage *input,
 
 	*output = NULL;
 	c->err[0] = '\0';
-	if ((rv = troupe_envelope_request(method, c->token, input, &req)) != 0)
+	if ((rv = troupe_envelope_request_in(method, c->token, c->project,
+	                                     input, &req)) != 0)
 		goto fail;
 	/* One thread per client: the socket's own req state is enough. */
 	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, c->timeout_ms);
@@ -191,6 +220,7 @@ fail:
 	if (rv != 0 && c->err[0] == '\0')
 		client_seterr(c, "%s %s: %s", method, c->addr,
 		              troupe_strerror(rv));
+	c->last_rv = rv;
 	if (env != NULL)
 		troupe__reply__free_unpacked(env, NULL);
 	if (rep != NULL)

@@ -53,6 +53,14 @@ int
 troupe_envelope_request(const char *method, const char *token,
                         const ProtobufCMessage *body, nng_msg **out)
 {
+	return troupe_envelope_request_in(method, token, NULL, body, out);
+}
+
+int
+troupe_envelope_request_in(const char *method, const char *token,
+                           const char *project, const ProtobufCMessage *body,
+                           nng_msg **out)
+{
 	Troupe__Request req = TROUPE__REQUEST__INIT;
 	uint8_t        *buf = NULL;
 	size_t          len = 0;
@@ -60,6 +68,7 @@ troupe_envelope_request(const char *method, const char *token,
 
 	req.method = (char *)method;
 	req.token = token != NULL ? (char *)token : "";
+	req.project = project != NULL ? (char *)project : "";
 	if (body != NULL && (rv = troupe_pack(body, &buf, &len)) != 0)
 		return rv;
 	req.body.data = buf;

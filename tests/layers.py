@@ -21,14 +21,14 @@ import sys
 LAYERS = [
     ["store", "names", "rpc"],    # SQLite, name rules, the nng endpoints
     ["store_exec", "store_registry"],  # rows of executions, of names
-    ["chunk"],                    # where items live: chunk tiers
+    ["chunk", "auth", "projects"],  # chunk tiers, tokens, projects' use
     ["exec"],                     # the item state machine
     ["exec_store"],               # executions in the store
     ["worker"],                   # assignments: what runs where
     ["actors"],                   # environments, replicas, placement
     ["core"],                     # dispatch, flush, timers
     ["api_check"],                # the API's checks and resolution
-    ["api_exec", "api_registry", "link"],  # the services' handlers
+    ["api_exec", "api_registry", "api_admin", "link"],  # the handlers
     ["api"],                      # the API's method table and hook
 ]
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}

@@ -15,6 +15,7 @@
 static const cli_flag args_global_flags[] = {
     {"addr", 1, 1},
     {"token-file", 1, 2},
+    {"project", 1, 3},
     {NULL, 0, 0},
 };
 
@@ -112,8 +113,10 @@ cli_argp_next(cli_argp *p, const cli_flag *flags)
 			return f->id;
 		if (f->id == 1)
 			p->g->addr = p->val;
-		else
+		else if (f->id == 2)
 			p->g->token_file = p->val;
+		else
+			p->g->project = p->val;
 	}
 }
 
@@ -776,6 +779,207 @@ void
 cli_def_opts_free(cli_def_opts *o)
 {
 	cli_strv_free(&o->env);
+}
+
+int
+cli_parse_role(const char *flag, const char *s, int *out, char *err,
+               size_t errlen)
+{
+	const ProtobufCEnumDescriptor *d = &troupe__role__descriptor;
+
+	for (unsigned i = 0; i < d->n_values; i++) {
+		const char *n = d->values[i].name;
+		const char *us = strchr(n, '_');
+
+		if (d->values[i].value == TROUPE__ROLE__ROLE_NONE)
+			continue;
+		if (strcasecmp(s, n) == 0 ||
+		    (us != NULL && strcasecmp(s, us + 1) == 0)) {
+			*out = d->values[i].value;
+			return 0;
+		}
+	}
+	return cli_usage_err(err, errlen,
+	                     "--%s: '%s' is not a role (read, submit, admin "
+	                     "or worker)",
+	                     flag, s);
+}
+
+int
+cli_parse_duration_s(const char *flag, const char *s, uint32_t *secs, char *err,
+                     size_t errlen)
+{
+	size_t n = strlen(s);
+	double v, mult = 1.0;
+
+	if (n > 0 && !isdigit((unsigned char)s[n - 1]) && s[n - 1] != '.') {
+		switch (s[n - 1]) {
+		case 's': mult = 1.0; break;
+		case 'm': mult = 60.0; break;
+		case 'h': mult = 3600.0; break;
+		case 'd': mult = 86400.0; break;
+		default: goto bad;
+		}
+		n--;
+	}
+	if (args_decimal(s, n, &v) != 0)
+		goto bad;
+	v = ceil(v * mult);
+	if (v < 1.0)
+		return cli_usage_err(err, errlen,
+		                     "--%s: %s is too short (at least 1s)",
+		                     flag, s);
+	if (v > (double)UINT32_MAX)
+		return cli_usage_err(err, errlen, "--%s: %s is too long", flag,
+		                     s);
+	*secs = (uint32_t)v;
+	return 0;
+bad:
+	return cli_usage_err(err, errlen,
+	                     "--%s: '%s' is not a duration (seconds, or a "
+	                     "number with s, m, h or d: 30s, 10m, 12h, 7d)",
+	                     flag, s);
+}
+
+enum {
+	ADM_JSON = 1,
+	ADM_MAX_RUNNING,
+	ADM_MAX_REPLICAS,
+	ADM_REPLACE,
+	ADM_ROLE,
+	ADM_EXPIRES,
+};
+
+static const cli_flag args_project_create_flags[] = {
+    {"json", 0, ADM_JSON},
+    {"max-running", 1, ADM_MAX_RUNNING},
+    {"max-replicas", 1, ADM_MAX_REPLICAS},
+    {"replace", 0, ADM_REPLACE},
+    {NULL, 0, 0},
+};
+
+static const cli_flag args_none_flags[] = {
+    {NULL, 0, 0},
+};
+
+/* The walk of `project create|delete`: NAME plus flags. */
+static int
+args_project(int argc, char **argv, int first, const cli_flag *flags,
+             cli_project_opts *o, char *err, size_t errlen)
+{
+	cli_argp p;
+	int      id, rv = 0;
+
+	memset(o, 0, sizeof(*o));
+	cli_argp_init(&p, argc, argv, first, &o->g, err, errlen);
+	while ((id = cli_argp_next(&p, flags)) != CLI_ARG_END) {
+		switch (id) {
+		case CLI_EUSAGE: return CLI_EUSAGE;
+		case CLI_ARG_HELP: o->help = 1; return 0;
+		case CLI_ARG_POS:
+			if (o->name != NULL)
+				return args_unexpected(&p);
+			o->name = p.val;
+			break;
+		case ADM_JSON: o->json = 1; break;
+		case ADM_REPLACE: o->replace = 1; break;
+		case ADM_MAX_RUNNING:
+			rv = cli_parse_u32(p.flag, p.val, &o->max_running, err,
+			                   errlen);
+			break;
+		case ADM_MAX_REPLICAS:
+			rv = cli_parse_u32(p.flag, p.val, &o->max_replicas, err,
+			                   errlen);
+			break;
+		}
+		if (rv != 0)
+			return CLI_EUSAGE;
+	}
+	if (o->name == NULL || o->name[0] == '\0')
+		return cli_usage_err(err, errlen, "missing the project NAME");
+	return 0;
+}
+
+int
+cli_parse_project_create(int argc, char **argv, int first, cli_project_opts *o,
+                         char *err, size_t errlen)
+{
+	return args_project(argc, argv, first, args_project_create_flags, o,
+	                    err, errlen);
+}
+
+int
+cli_parse_project_delete(int argc, char **argv, int first, cli_project_opts *o,
+                         char *err, size_t errlen)
+{
+	return args_project(argc, argv, first, args_none_flags, o, err, errlen);
+}
+
+static const cli_flag args_token_create_flags[] = {
+    {"json", 0, ADM_JSON},
+    {"role", 1, ADM_ROLE},
+    {"expires", 1, ADM_EXPIRES},
+    {NULL, 0, 0},
+};
+
+int
+cli_parse_token_create(int argc, char **argv, int first, cli_token_opts *o,
+                       char *err, size_t errlen)
+{
+	cli_argp p;
+	int      id, rv = 0;
+
+	memset(o, 0, sizeof(*o));
+	cli_argp_init(&p, argc, argv, first, &o->g, err, errlen);
+	while ((id = cli_argp_next(&p, args_token_create_flags)) !=
+	       CLI_ARG_END) {
+		switch (id) {
+		case CLI_EUSAGE: return CLI_EUSAGE;
+		case CLI_ARG_HELP: o->help = 1; return 0;
+		case CLI_ARG_POS: return args_unexpected(&p);
+		case ADM_JSON: o->json = 1; break;
+		case ADM_ROLE:
+			rv = cli_parse_role(p.flag, p.val, &o->role, err,
+			                    errlen);
+			break;
+		case ADM_EXPIRES:
+			rv = cli_parse_duration_s(p.flag, p.val, &o->expires_s,
+			                          err, errlen);
+			break;
+		}
+		if (rv != 0)
+			return CLI_EUSAGE;
+	}
+	if (o->role == TROUPE__ROLE__ROLE_NONE)
+		return cli_usage_err(err, errlen,
+		                     "token create needs --role read, submit, "
+		                     "admin or worker");
+	return 0;
+}
+
+int
+cli_parse_token_revoke(int argc, char **argv, int first, cli_token_opts *o,
+                       char *err, size_t errlen)
+{
+	cli_argp p;
+	int      id;
+
+	memset(o, 0, sizeof(*o));
+	cli_argp_init(&p, argc, argv, first, &o->g, err, errlen);
+	while ((id = cli_argp_next(&p, args_none_flags)) != CLI_ARG_END) {
+		switch (id) {
+		case CLI_EUSAGE: return CLI_EUSAGE;
+		case CLI_ARG_HELP: o->help = 1; return 0;
+		case CLI_ARG_POS:
+			if (o->id != NULL)
+				return args_unexpected(&p);
+			o->id = p.val;
+			break;
+		}
+	}
+	if (o->id == NULL || o->id[0] == '\0')
+		return cli_usage_err(err, errlen, "missing the token ID");
+	return 0;
 }
 
 static const cli_flag args_up_flags[] = {

@@ -7,9 +7,10 @@
  *
  * Flags are long options only: `--flag VALUE` or `--flag=VALUE`; `-h` is
  * `--help`; `--` ends the flags.  Flags and positional arguments may mix.
- * The global flags `--addr URL` and `--token-file F` are accepted by every
- * command.  Parsed strings point into argv (never copied); the only heap
- * memory is the list of --env values, freed by the matching *_free().
+ * The global flags `--addr URL`, `--token-file F` and `--project P` are
+ * accepted by every command.  Parsed strings point into argv (never copied);
+ * the only heap memory is the list of --env values, freed by the matching
+ * *_free().
  */
 #ifndef TROUPE_CLI_ARGS_H
 #define TROUPE_CLI_ARGS_H
@@ -29,6 +30,7 @@
 typedef struct cli_global {
 	const char *addr;       /* --addr URL */
 	const char *token_file; /* --token-file F */
+	const char *project;    /* --project P: the project calls act in */
 } cli_global;
 
 /* One flag a command accepts.  id > 0; has_arg says whether it takes a
@@ -232,6 +234,51 @@ int cli_parse_name(int argc, char **argv, int first, cli_def_opts *o, char *err,
                    size_t errlen);
 
 void cli_def_opts_free(cli_def_opts *o);
+
+/* `troupe project create NAME [--max-running N] [--max-replicas N]
+ * [--replace] [--json]` and `troupe project delete NAME`. */
+typedef struct cli_project_opts {
+	cli_global  g;
+	int         help;
+	int         json;
+	const char *name;
+	uint32_t    max_running;  /* items running at once; 0 = no quota */
+	uint32_t    max_replicas; /* actor replicas alive; 0 = no quota */
+	int         replace;
+} cli_project_opts;
+
+int cli_parse_project_create(int argc, char **argv, int first,
+                             cli_project_opts *o, char *err, size_t errlen);
+int cli_parse_project_delete(int argc, char **argv, int first,
+                             cli_project_opts *o, char *err, size_t errlen);
+
+/* `troupe token create --role R [--project P] [--expires D] [--json]` and
+ * `troupe token revoke ID`.  The token's project is the global --project
+ * (g.project; see cli_project()). */
+typedef struct cli_token_opts {
+	cli_global  g;
+	int         help;
+	int         json;
+	int         role;      /* Troupe__Role; ROLE_NONE until given */
+	uint32_t    expires_s; /* 0 = never */
+	const char *id;        /* revoke's ID */
+} cli_token_opts;
+
+int cli_parse_token_create(int argc, char **argv, int first, cli_token_opts *o,
+                           char *err, size_t errlen);
+int cli_parse_token_revoke(int argc, char **argv, int first, cli_token_opts *o,
+                           char *err, size_t errlen);
+
+/* A role name, case-insensitive, with or without "ROLE_": read, submit,
+ * admin, worker.  Returns 0 or CLI_EUSAGE. */
+int cli_parse_role(const char *flag, const char *s, int *out, char *err,
+                   size_t errlen);
+
+/* A duration into whole seconds, rounded up: a number of seconds ("90",
+ * "1.5") or a number with one unit s, m, h or d ("30s", "10m", "12h",
+ * "7d").  At least 1 s, at most UINT32_MAX s.  Returns 0 or CLI_EUSAGE. */
+int cli_parse_duration_s(const char *flag, const char *s, uint32_t *secs,
+                         char *err, size_t errlen);
 
 /* `troupe up`. */
 typedef struct cli_up_opts {

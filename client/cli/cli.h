@@ -17,7 +17,7 @@
 #include "troupe/client.h"
 
 /* Global flags given before the command word (`troupe --addr URL map
- * ...`); a command's own --addr/--token-file win over them. */
+ * ...`); a command's own --addr/--token-file/--project win over them. */
 extern cli_global cli_pre_global;
 
 /* Prints "troupe: <message>\n" on stderr.  Returns CLI_EXIT_FAIL. */
@@ -29,13 +29,19 @@ int cli_usage(const char *cmd, const char *err);
 
 /* Opens a client to the scheduler named by g (else cli_pre_global, else
  * TROUPE_ADDR, else the local cluster), with the token of --token-file
- * (else TROUPE_TOKEN / TROUPE_TOKEN_FILE).  Returns 0 with *out owned by
- * the caller (troupe_client_close), or prints why it cannot and returns
- * CLI_EXIT_FAIL. */
+ * (else TROUPE_TOKEN / TROUPE_TOKEN_FILE), acting in cli_project(g).  Returns 0
+ * with *out owned by the caller (troupe_client_close), or prints why it cannot
+ * and returns CLI_EXIT_FAIL. */
 int cli_connect(const cli_global *g, troupe_client **out);
 
-/* Prints the failed call's message (troupe_client_error).  Returns
- * CLI_EXIT_FAIL. */
+/* The project calls act in: --project of g, else of cli_pre_global, else
+ * TROUPE_PROJECT; NULL when none of them names one.  Static or in argv. */
+const char *cli_project(const cli_global *g);
+
+/* Prints the failed call's message (troupe_client_error), one line,
+ * starting "permission denied: " for PERMISSION_DENIED and
+ * "unauthenticated: " for UNAUTHENTICATED unless the message already says
+ * so.  Returns CLI_EXIT_FAIL. */
 int cli_call_err(troupe_client *c);
 
 /* The name of a phase / item state without its prefix ("RUNNING"). */
@@ -113,6 +119,8 @@ int cli_cmd_actors(int argc, char **argv, int first);
 int cli_cmd_task(int argc, char **argv, int first);
 int cli_cmd_actor(int argc, char **argv, int first);
 int cli_cmd_health(int argc, char **argv, int first);
+int cli_cmd_project(int argc, char **argv, int first);
+int cli_cmd_token(int argc, char **argv, int first);
 int cli_cmd_up(int argc, char **argv, int first);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 #include "troupe/home.h"
@@ -51,6 +52,18 @@ connect_reason(int rv)
 	return troupe_strerror(rv);
 }
 
+const char *
+cli_project(const cli_global *g)
+{
+	const char *p = g->project;
+
+	if (p == NULL)
+		p = cli_pre_global.project;
+	if (p == NULL)
+		p = getenv("TROUPE_PROJECT");
+	return p != NULL && p[0] != '\0' ? p : NULL;
+}
+
 int
 cli_connect(const cli_global *g, troupe_client **out)
 {
@@ -87,14 +100,43 @@ cli_connect(const cli_global *g, troupe_client **out)
 		        addr, connect_reason(rv));
 		goto fail;
 	}
+	if (troupe_client_set_project(*out, cli_project(g)) != 0) {
+		cli_err("out of memory");
+		troupe_client_close(*out);
+		*out = NULL;
+		goto fail;
+	}
 	code = CLI_EXIT_OK;
 fail:
 	free(token);
 	return code;
 }
 
+/* Whether s holds word, ignoring case. */
+static int
+connect_says(const char *s, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (; *s != '\0'; s++)
+		if (strncasecmp(s, word, n) == 0)
+			return 1;
+	return 0;
+}
+
 int
 cli_call_err(troupe_client *c)
 {
-	return cli_err("%s", troupe_client_error(c));
+	const char *msg = troupe_client_error(c);
+	const char *what = NULL;
+
+	/* A refusal says what it is even when the scheduler's message does
+	 * not: scripts and people look for "permission denied". */
+	switch (troupe_client_last_err(c)) {
+	case TROUPE_EPERM: what = "permission denied"; break;
+	case TROUPE_EAUTH: what = "unauthenticated"; break;
+	}
+	if (what != NULL && !connect_says(msg, what))
+		return cli_err("%s: %s", what, msg);
+	return cli_err("%s", msg);
 }

@@ -6,7 +6,7 @@
 #include "troupe/sockclose.h"
 
 static const char main_help[] =
-    "usage: troupe [--addr URL] [--token-file F] COMMAND [ARGS]\n"
+    "usage: troupe [--addr URL] [--token-file F] [--project P] COMMAND [ARGS]\n"
     "\n"
     "Run a command over a list of items on a troupe cluster.\n"
     "\n"
@@ -21,13 +21,18 @@ static const char main_help[] =
     "  actors        actor environments and their replicas\n"
     "  task          register, list, get or delete tasks\n"
     "  actor         create, list, get or delete actor environments\n"
+    "  project       create, list or delete projects (admin)\n"
+    "  token         create, list or revoke tokens (admin)\n"
     "  health        ask the scheduler whether it is up\n"
     "  version       print the version\n"
     "\n"
     "`troupe COMMAND --help` describes each.  The scheduler is found at\n"
     "--addr URL, else TROUPE_ADDR, else ipc://$TROUPE_HOME/api.sock (the\n"
     "local cluster of `troupe up`).  A token comes from --token-file F,\n"
-    "else TROUPE_TOKEN or TROUPE_TOKEN_FILE.\n";
+    "else TROUPE_TOKEN or TROUPE_TOKEN_FILE.  Calls act in the project of\n"
+    "--project P, else TROUPE_PROJECT, else the token's own (\"default\"\n"
+    "for an admin token or the local cluster).  Global flags may also come\n"
+    "after the command word.\n";
 
 typedef int (*main_cmd_fn)(int argc, char **argv, int first);
 
@@ -35,12 +40,13 @@ static const struct {
 	const char *name;
 	main_cmd_fn fn;
 } main_cmds[] = {
-    {"up", cli_cmd_up},         {"map", cli_cmd_map},
-    {"status", cli_cmd_status}, {"outputs", cli_cmd_outputs},
-    {"watch", cli_cmd_watch},   {"abort", cli_cmd_abort},
-    {"list", cli_cmd_list},     {"workers", cli_cmd_workers},
-    {"actors", cli_cmd_actors}, {"task", cli_cmd_task},
-    {"actor", cli_cmd_actor},   {"health", cli_cmd_health},
+    {"up", cli_cmd_up},           {"map", cli_cmd_map},
+    {"status", cli_cmd_status},   {"outputs", cli_cmd_outputs},
+    {"watch", cli_cmd_watch},     {"abort", cli_cmd_abort},
+    {"list", cli_cmd_list},       {"workers", cli_cmd_workers},
+    {"actors", cli_cmd_actors},   {"task", cli_cmd_task},
+    {"actor", cli_cmd_actor},     {"health", cli_cmd_health},
+    {"project", cli_cmd_project}, {"token", cli_cmd_token},
 };
 
 int

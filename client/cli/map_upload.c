@@ -165,8 +165,10 @@ cli_map_upload(troupe_client *c, const Troupe__ExecutionSpec *spec,
 	if (rv == 0)
 		return CLI_EXIT_OK;
 	if (*id == NULL) {
-		const char *m = troupe_client_error(c);
-		return cli_err("%s", m[0] != '\0' ? m : troupe_strerror(rv));
+		/* cli_call_err: a refusal (a read token) says so. */
+		if (troupe_client_error(c)[0] != '\0')
+			return cli_call_err(c);
+		return cli_err("%s", troupe_strerror(rv));
 	}
 	/* Do not leave a half-uploaded execution waiting for a seal that
 	 * will never come. */

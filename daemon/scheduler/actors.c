@@ -96,10 +96,12 @@ actors_retire_changed(actors *s, actor_env *e, const Troupe__ActorEnv *def)
 /* Makes (or refreshes) the in-memory environment key from a, taking the
  * command and environment from task where a has none. */
 static int
-actors_put(actors *as, const char *key, const Troupe__ActorEnv *a,
-           const Troupe__TaskSpec *task, actor_env **out)
+actors_put(actors *as, const char *key, const char *pname,
+           const Troupe__ActorEnv *a, const Troupe__TaskSpec *task,
+           actor_env **out)
 {
 	Troupe__ActorEnv  copy = *a;
+	project          *proj = projects_get(as->projects, pname);
 	Troupe__ActorEnv *owned = NULL;
 	actor_env        *e = actors_find(as, key);
 	char            **env = NULL;
@@ -110,6 +112,9 @@ actors_put(actors *as, const char *key, const Troupe__ActorEnv *a,
 		copy.command = task->command;
 	if (copy.ttl_seconds == 0)
 		copy.ttl_seconds = ACTORS_DEFAULT_TTL_S;
+	if (proj == NULL)
+		return TROUPE_ENOMEM;
+	copy.project = proj->name;
 	if (task->n_env > 0) {
 		/* The task's environment, then the actor's own. */
 		if (troupe_env_merge(sets, sizes, 2, &env, &n_env) != 0)
@@ -127,6 +132,7 @@ actors_put(actors *as, const char *key, const Troupe__ActorEnv *a,
 			return TROUPE_ENOMEM;
 		}
 		snprintf(e->key, sizeof(e->key), "%s", key);
+		e->proj = proj;
 		e->next = as->envs;
 		as->envs = e;
 	} else {
@@ -144,9 +150,11 @@ actors_resolve(actors *s, const Troupe__ExecutionSpec *sp,
                const Troupe__TaskSpec *task, actor_env **out, char *err,
                size_t errlen)
 {
-	const char       *name = sp->actor[0] != '\0' ? sp->actor : task->actor;
+	const char *name = sp->actor[0] != '\0' ? sp->actor : task->actor;
+	const char *project =
+	    sp->project[0] != '\0' ? sp->project : STORE_DEFAULT_PROJECT;
 	Troupe__ActorEnv *reg = NULL;
-	char              key[72];
+	char              key[160];
 	int               rv;
 
 	*out = NULL;
@@ -164,15 +172,21 @@ actors_resolve(actors *s, const Troupe__ExecutionSpec *sp,
 			         a->replica_count);
 			return TROUPE_EINVAL;
 		}
+		/* Projects never share replicas: another project's ad hoc
+		 * environment of the same command is another one. */
 		snprintf(key, sizeof(key), "adhoc-%016" PRIx64,
-		         actors_adhoc_hash(a, task));
-		return actors_put(s, key, a, task, out);
+		         strcmp(project, STORE_DEFAULT_PROJECT) == 0
+		             ? actors_adhoc_hash(a, task)
+		             : actors_hash(actors_adhoc_hash(a, task), project,
+		                           strlen(project) + 1));
+		return actors_put(s, key, project, a, task, out);
 	}
 	if (name[0] == '\0')
 		return 0;
 	if (names_check("actor name", name, err, errlen) != 0)
 		return TROUPE_EINVAL;
-	rv = store_get_actor(s->st, name, &reg);
+	store_key(project, name, key, sizeof(key));
+	rv = store_get_actor(s->st, key, &reg);
 	if (rv == TROUPE_ENOTFOUND)
 		snprintf(
 		    err, errlen,
@@ -184,7 +198,7 @@ actors_resolve(actors *s, const Troupe__ExecutionSpec *sp,
 		         troupe_strerror(rv));
 	if (rv != 0)
 		return rv;
-	rv = actors_put(s, name, reg, task, out);
+	rv = actors_put(s, key, project, reg, task, out);
 	troupe__actor_env__free_unpacked(reg, NULL);
 	return rv;
 }
@@ -296,6 +310,7 @@ actors_reconcile(actors *s, worker *w, const Troupe__PullRequest *in)
 		if (known)
 			continue;
 		if (env == NULL || env->n_replicas >= env->env->replica_count ||
+		    !project_may_replicate(env->proj) ||
 		    (r = calloc(1, sizeof(*r))) == NULL) {
 			actors_stop(w, st->replica_id);
 			continue;
@@ -311,6 +326,7 @@ actors_reconcile(actors *s, worker *w, const Troupe__PullRequest *in)
 		w->replicas = r;
 		w->n_replicas++;
 		env->n_replicas++;
+		env->proj->replicas++;
 	}
 }
 
@@ -417,8 +433,8 @@ actors_make_room(actors *s, worker *w, actor_env *env, const exec *e)
 {
 	uint32_t inflight = worker_inflight(w, env);
 	uint32_t here = actors_replicas_on(w, env);
-	bool     start =
-	    env->n_replicas < env->env->replica_count && actors_fits(w, env);
+	bool     start = env->n_replicas < env->env->replica_count &&
+	             project_may_replicate(env->proj) && actors_fits(w, env);
 	replica *r;
 
 	if (actors_avoid(s, w, env))
@@ -456,6 +472,7 @@ actors_make_room(actors *s, worker *w, actor_env *env, const exec *e)
 	w->replicas = r;
 	w->n_replicas++;
 	env->n_replicas++;
+	env->proj->replicas++;
 	log_debug("replica %s of %s placed on %s", r->id, env->key, w->name);
 	return true;
 }
@@ -468,6 +485,7 @@ actors_unlink(worker *w, replica **pp)
 	*pp = r->next;
 	w->n_replicas--;
 	r->env->n_replicas--;
+	r->env->proj->replicas--;
 	free(r);
 }
 
@@ -528,22 +546,54 @@ actors_acc_add(actors_acc *a, const char *key, Troupe__ActorEnv *env,
 	return st;
 }
 
+/* Whether an environment of project p (a row's: "" is the default)
+ * is listed for `project` (NULL: every project). */
+static bool
+actors_listed(const char *p, const char *project)
+{
+	if (project == NULL)
+		return true;
+	if (p == NULL || p[0] == '\0')
+		p = STORE_DEFAULT_PROJECT;
+	return strcmp(p, project) == 0;
+}
+
+typedef struct actors_list_ctx {
+	actors_acc *acc;
+	const char *project;
+} actors_list_ctx;
+
 static int
 actors_store_cb(void *arg, Troupe__ActorEnv *env)
 {
-	return actors_acc_add(arg, env->name, env, true) != NULL
-	           ? 0
-	           : TROUPE_ENOMEM;
+	actors_list_ctx *c = arg;
+	char             key[160];
+
+	if (!actors_listed(env->project, c->project)) {
+		troupe__actor_env__free_unpacked(env, NULL);
+		return 0;
+	}
+	store_key(env->project, env->name, key, sizeof(key));
+	if (actors_acc_add(c->acc, key, env, true) == NULL) {
+		troupe__actor_env__free_unpacked(env, NULL);
+		return TROUPE_ENOMEM;
+	}
+	return 0;
 }
 
 int
-actors_list(actors *s, Troupe__ListActorsReply *rep, const char *only)
+actors_list(actors *s, Troupe__ListActorsReply *rep, const char *only,
+            const char *project)
 {
-	actors_acc a = {0};
-	int        rv = store_list_actors(s->st, actors_store_cb, &a);
+	actors_acc      a = {0};
+	actors_list_ctx ctx = {&a, project};
+	int             rv = store_list_actors(s->st, actors_store_cb, &ctx);
 
 	for (actor_env *e = s->envs; rv == 0 && e != NULL; e = e->next) {
 		bool seen = false;
+
+		if (!actors_listed(e->proj->name, project))
+			continue;
 		for (size_t i = 0; i < a.n && !seen; i++)
 			seen = strcmp(a.v[i]->key, e->key) == 0;
 		if (!seen && actors_acc_add(&a, e->key, e->env, false) == NULL)

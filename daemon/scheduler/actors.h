@@ -19,6 +19,7 @@
 #include "exec.h"
 #include "link.pb-c.h"
 #include "list.h"
+#include "projects.h"
 #include "store.h"
 #include "worker.h"
 
@@ -40,9 +41,10 @@
  * stops. */
 typedef struct actor_env {
 	struct actor_env *next;
-	char              key[72];
+	char              key[160];
 	Troupe__ActorEnv *env;        /* owned; ttl_seconds resolved */
 	uint32_t          n_replicas; /* alive or starting, cluster-wide */
+	project          *proj;       /* its project (projects.h) */
 } actor_env;
 
 /* One replica, as the scheduler tracks it: placed on a worker by the
@@ -66,7 +68,8 @@ typedef struct actors {
 	uint64_t    replica_seq;
 	uint32_t    prefetch; /* items in flight per replica (>= 1) */
 	store      *st;
-	const list *workers; /* core.c's list of worker */
+	const list *workers;  /* core.c's list of worker */
+	projects   *projects; /* core.c's */
 } actors;
 
 /* Finds or creates the environment an execution runs on: from the spec's
@@ -118,9 +121,12 @@ int  actors_reply_fill(worker *w, Troupe__PullReply *rep, actors_reply *b);
 void actors_reply_sent(worker *w, actors_reply *b);
 void actors_reply_free(actors_reply *b);
 
-/* Fills the ListActors reply (caller frees with actors_list_free); only
- * the environment keyed `only` when that is not NULL (GetActor). */
-int  actors_list(actors *a, Troupe__ListActorsReply *rep, const char *only);
+/* Fills the ListActors reply (caller frees with actors_list_free): the
+ * environments of project (NULL: every project), only the one keyed
+ * `only` when that is not NULL (GetActor: store_key of project and
+ * name). */
+int  actors_list(actors *a, Troupe__ListActorsReply *rep, const char *only,
+                 const char *project);
 void actors_list_free(Troupe__ListActorsReply *rep);
 void actors_free_all(actors *a);
 

@@ -7,26 +7,40 @@
  */
 #include "api.h"
 
+/* Roles each method allows (README, "Projects and roles"): reading is
+ * for read, submit and admin tokens; changing executions, tasks and
+ * environments for submit and admin; the cluster's administration for
+ * admin.  Worker tokens call nothing here.  Changes are audited. */
+#define READ   (RPC_ROLE(TROUPE__ROLE__ROLE_READ) | SUBMIT)
+#define SUBMIT (RPC_ROLE(TROUPE__ROLE__ROLE_SUBMIT) | ADMIN)
+#define ADMIN  RPC_ROLE(TROUPE__ROLE__ROLE_ADMIN)
+
 static const rpc_method api_methods[] = {
-    {"CreateExecution", api_create_execution},
-    {"AppendItems", api_append_items},
-    {"SealExecution", api_seal_execution},
-    {"GetExecution", api_get_execution},
-    {"ListExecutions", api_list_executions},
-    {"WatchExecution", api_watch_execution},
-    {"AbortExecution", api_abort_execution},
-    {"GetOutputs", api_get_outputs},
-    {"RegisterTask", api_register_task},
-    {"GetTask", api_get_task},
-    {"ListTasks", api_list_tasks},
-    {"DeleteTask", api_delete_task},
-    {"RegisterActor", api_register_actor},
-    {"GetActor", api_get_actor},
-    {"ListActors", api_list_actors},
-    {"DeleteActor", api_delete_actor},
-    {"ListWorkers", api_list_workers},
-    {"DrainWorker", api_drain_worker},
-    {"GetHealth", api_get_health},
+    {"CreateExecution", api_create_execution, SUBMIT, true},
+    {"AppendItems", api_append_items, SUBMIT, false},
+    {"SealExecution", api_seal_execution, SUBMIT, true},
+    {"GetExecution", api_get_execution, READ, false},
+    {"ListExecutions", api_list_executions, READ, false},
+    {"WatchExecution", api_watch_execution, READ, false},
+    {"AbortExecution", api_abort_execution, SUBMIT, true},
+    {"GetOutputs", api_get_outputs, READ, false},
+    {"RegisterTask", api_register_task, SUBMIT, true},
+    {"GetTask", api_get_task, READ, false},
+    {"ListTasks", api_list_tasks, READ, false},
+    {"DeleteTask", api_delete_task, SUBMIT, true},
+    {"RegisterActor", api_register_actor, SUBMIT, true},
+    {"GetActor", api_get_actor, READ, false},
+    {"ListActors", api_list_actors, READ, false},
+    {"DeleteActor", api_delete_actor, SUBMIT, true},
+    {"ListWorkers", api_list_workers, READ, false},
+    {"DrainWorker", api_drain_worker, ADMIN, true},
+    {"GetHealth", api_get_health, READ, false},
+    {"CreateProject", api_create_project, ADMIN, true},
+    {"ListProjects", api_list_projects, ADMIN, false},
+    {"DeleteProject", api_delete_project, ADMIN, true},
+    {"CreateToken", api_create_token, ADMIN, true},
+    {"ListTokens", api_list_tokens, ADMIN, false},
+    {"RevokeToken", api_revoke_token, ADMIN, true},
 };
 
 const rpc_service *

@@ -8,6 +8,7 @@
  *   api_exec.c      executions: create, append, seal, get, list, watch,
  *                   abort, outputs
  *   api_registry.c  tasks, actor environments, workers, health
+ *   api_admin.c     projects and tokens (admin only)
  *   api_check.c     validation and resolution shared by the handlers;
  *                   each helper that answers the call on failure says so
  *                   in its name (..._or_fail)
@@ -35,18 +36,27 @@ typedef struct api_ctx {
 } api_ctx;
 
 /* api_check.c */
-int   api_commit_or_fail(sched *s, rpc_call *call);
-int   api_registry_commit_or_fail(sched *s, int rv, rpc_call *call);
-int   api_lookup_or_fail(sched *s, const char *id, exec **live,
-                         Troupe__Execution **row, rpc_call *call);
-exec *api_open_exec_or_fail(sched *s, const char *id, rpc_call *call);
-int   api_resolve_or_fail(sched *s, const Troupe__ExecutionSpec *sp,
-                          Troupe__TaskSpec **task, rpc_call *call);
-int   api_check_lines_or_fail(const exec *e, uint64_t first,
-                              const ProtobufCBinaryData *items, size_t n,
-                              rpc_call *call);
-int   api_check_task_or_fail(const Troupe__TaskSpec *t, rpc_call *call);
-int   api_check_actor_or_fail(const Troupe__ActorEnv *env, rpc_call *call);
+/* The project a call acts in: its identity's, or "default" for an admin
+ * naming none; the project to list (NULL: every one); whether the caller
+ * may see something of project (""/NULL: the default project). */
+const char *api_project(const rpc_call *call);
+const char *api_list_project(const rpc_call *call);
+bool        api_sees(const rpc_call *call, const char *project);
+/* The store key of name in the caller's project (static storage: valid
+ * until the next call). */
+const char *api_key(const rpc_call *call, const char *name);
+int         api_commit_or_fail(sched *s, rpc_call *call);
+int         api_registry_commit_or_fail(sched *s, int rv, rpc_call *call);
+int         api_lookup_or_fail(sched *s, const char *id, exec **live,
+                               Troupe__Execution **row, rpc_call *call);
+exec       *api_open_exec_or_fail(sched *s, const char *id, rpc_call *call);
+int         api_resolve_or_fail(sched *s, const Troupe__ExecutionSpec *sp,
+                                Troupe__TaskSpec **task, rpc_call *call);
+int         api_check_lines_or_fail(const exec *e, uint64_t first,
+                                    const ProtobufCBinaryData *items, size_t n,
+                                    rpc_call *call);
+int         api_check_task_or_fail(const Troupe__TaskSpec *t, rpc_call *call);
+int api_check_actor_or_fail(const Troupe__ActorEnv *env, rpc_call *call);
 
 /* api_exec.c */
 void        api_reply_execution(sched *s, rpc_call *call, const char *id,
@@ -56,6 +66,10 @@ void        api_watch_hook(void *arg, sched_event ev);
 rpc_handler api_create_execution, api_append_items, api_seal_execution,
     api_get_execution, api_list_executions, api_watch_execution,
     api_abort_execution, api_get_outputs;
+
+/* api_admin.c */
+rpc_handler api_create_project, api_list_projects, api_delete_project,
+    api_create_token, api_list_tokens, api_revoke_token;
 
 /* api_registry.c */
 rpc_handler api_register_task, api_get_task, api_list_tasks, api_delete_task,

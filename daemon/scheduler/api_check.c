@@ -59,19 +59,68 @@ api_lookup_or_fail(sched *s, const char *id, exec **live,
 
 	*live = sched_find_exec(s, id);
 	*row = NULL;
-	if (*live != NULL)
-		return 0;
+	if (*live != NULL) {
+		if (api_sees(call, (*live)->spec->project))
+			return 0;
+		*live = NULL;
+		/* Another project's: it does not exist for this caller. */
+		rpc_fail(call, TROUPE_ENOTFOUND, "no execution '%.64s'", id);
+		return TROUPE_ENOTFOUND;
+	}
 	if (id[0] == '\0') {
 		rpc_fail(call, TROUPE_EINVAL, "an execution id is required");
 		return TROUPE_EINVAL;
 	}
 	rv = store_get_execution(s->st, id, row);
+	if (rv == 0 &&
+	    ((*row)->spec == NULL || !api_sees(call, (*row)->spec->project))) {
+		troupe__execution__free_unpacked(*row, NULL);
+		*row = NULL;
+		rv = TROUPE_ENOTFOUND;
+	}
 	if (rv == TROUPE_ENOTFOUND)
 		rpc_fail(call, rv, "no execution '%.64s'", id);
 	else if (rv != 0)
 		rpc_fail(call, rv, "cannot read execution: %s",
 		         troupe_strerror(rv));
 	return rv;
+}
+
+const char *
+api_project(const rpc_call *call)
+{
+	const rpc_identity *who = rpc_call_identity(call);
+
+	return who->project[0] != '\0' ? who->project : STORE_DEFAULT_PROJECT;
+}
+
+const char *
+api_list_project(const rpc_call *call)
+{
+	const rpc_identity *who = rpc_call_identity(call);
+
+	return who->project[0] != '\0' ? who->project : NULL;
+}
+
+const char *
+api_key(const rpc_call *call, const char *name)
+{
+	static char key[160];
+
+	store_key(api_project(call), name, key, sizeof(key));
+	return key;
+}
+
+bool
+api_sees(const rpc_call *call, const char *project)
+{
+	const char *mine = api_list_project(call);
+
+	if (mine == NULL)
+		return true; /* an admin naming no project sees them all */
+	if (project == NULL || project[0] == '\0')
+		project = STORE_DEFAULT_PROJECT;
+	return strcmp(mine, project) == 0;
 }
 
 /* Finds an active execution that still takes changes, or answers why not. */
@@ -193,7 +242,10 @@ api_resolve_or_fail(sched *s, const Troupe__ExecutionSpec *sp,
 			rpc_fail(call, TROUPE_EINVAL, "%s", why);
 			return TROUPE_EINVAL;
 		}
-		rv = store_get_task(s->st, sp->task, task);
+		char key[160];
+
+		store_key(sp->project, sp->task, key, sizeof(key));
+		rv = store_get_task(s->st, key, task);
 		if (rv == TROUPE_ENOTFOUND)
 			rpc_fail(
 			    call, rv,

@@ -114,22 +114,43 @@ api_create_execution(void *ctx, const void *msg, rpc_call *call)
 	Troupe__Counts               c;
 	exec                        *e = NULL;
 	actor_env                   *env = NULL;
+	Troupe__ExecutionSpec        spec;
 	char                         why[256];
 	int                          rv;
 
-	if (api_resolve_or_fail(s, in->spec, &task, call) != 0)
+	if (in->spec == NULL) {
+		rpc_fail(call, TROUPE_EINVAL, "spec is required");
+		return;
+	}
+	/* The execution belongs to the caller's project; only an admin
+	 * acting in every project may name another in the spec. */
+	spec = *in->spec;
+	if (spec.project[0] != '\0' && api_list_project(call) != NULL &&
+	    strcmp(spec.project, api_project(call)) != 0) {
+		rpc_fail(call, TROUPE_EPERM,
+		         "a token of project %s cannot submit to project %.64s",
+		         api_project(call), spec.project);
+		return;
+	}
+	if (spec.project[0] == '\0' || api_list_project(call) != NULL)
+		spec.project = (char *)api_project(call);
+	if (api_resolve_or_fail(s, &spec, &task, call) != 0)
 		return;
 	if (in->seal && in->n_items == 0) {
 		rpc_fail(call, TROUPE_EINVAL,
 		         "no items: a map needs at least one item");
 		goto done;
 	}
-	if ((rv = exec_new(in->spec, task, &e)) != 0) {
+	if ((rv = exec_new(&spec, task, &e)) != 0) {
 		rpc_fail(call, rv, "cannot create the execution: %s",
 		         troupe_strerror(rv));
 		goto done;
 	}
-	if ((rv = actors_resolve(&s->act, in->spec, task, &env, why,
+	if ((e->proj = projects_get(&s->projects, spec.project)) == NULL) {
+		rpc_fail(call, TROUPE_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((rv = actors_resolve(&s->act, &spec, task, &env, why,
 	                         sizeof(why))) != 0) {
 		rpc_fail(call, rv, "%s", why);
 		goto done;
@@ -273,6 +294,7 @@ api_list_executions(void *ctx, const void *msg, rpc_call *call)
 	uint32_t                    limit = in->page_size;
 	long long                   before = 0;
 	char                        next[32] = "", *end = NULL;
+	const char                 *project;
 	int                         rv;
 
 	if (limit == 0 || limit > 1000)
@@ -289,7 +311,18 @@ api_list_executions(void *ctx, const void *msg, rpc_call *call)
 		rpc_fail(call, TROUPE_ENOMEM, "out of memory");
 		return;
 	}
-	rv = store_list_executions(s->st, before, in->phase, in->project, limit,
+	/* A project token lists its own project only. */
+	project = api_list_project(call);
+	if (project != NULL && in->project[0] != '\0' &&
+	    strcmp(in->project, project) != 0) {
+		rpc_fail(call, TROUPE_EPERM,
+		         "a token of project %s cannot list project %.64s",
+		         project, in->project);
+		goto done;
+	}
+	if (project == NULL && in->project[0] != '\0')
+		project = in->project;
+	rv = store_list_executions(s->st, before, in->phase, project, limit,
 	                           api_list_cb, &l);
 	if (rv != 0) {
 		rpc_fail(call, rv, "cannot list: %s", troupe_strerror(rv));

@@ -22,10 +22,14 @@ api_register_task(void *ctx, const void *msg, rpc_call *call)
 	Troupe__RegisterTaskReply rep = TROUPE__REGISTER_TASK_REPLY__INIT;
 	int                       rv;
 
+	Troupe__TaskSpec t;
+
 	if (api_check_task_or_fail(in->task, call) != 0)
 		return;
+	t = *in->task;
+	t.project = (char *)api_project(call); /* the caller's, always */
 	if ((rv = store_begin(s->st)) == 0)
-		rv = store_put_task(s->st, in->task, in->replace);
+		rv = store_put_task(s->st, &t, in->replace);
 	if (rv == TROUPE_EEXIST) {
 		store_rollback(s->st);
 		rpc_fail(call, rv,
@@ -36,7 +40,7 @@ api_register_task(void *ctx, const void *msg, rpc_call *call)
 	}
 	if (api_registry_commit_or_fail(s, rv, call) != 0)
 		return;
-	rep.task = in->task;
+	rep.task = &t;
 	rpc_reply(call, &rep.base);
 }
 
@@ -47,7 +51,11 @@ api_get_task(void *ctx, const void *msg, rpc_call *call)
 	sched                        *s = a->s;
 	const Troupe__GetTaskRequest *in = msg;
 	Troupe__GetTaskReply          rep = TROUPE__GET_TASK_REPLY__INIT;
-	int rv = store_get_task(s->st, in->name, &rep.task);
+	char                          key[160];
+	int                           rv;
+
+	store_key(api_project(call), in->name, key, sizeof(key));
+	rv = store_get_task(s->st, key, &rep.task);
 
 	if (rv != 0) {
 		rpc_fail(call, rv,
@@ -61,8 +69,9 @@ api_get_task(void *ctx, const void *msg, rpc_call *call)
 }
 
 typedef struct api_vec {
-	void **v;
-	size_t n, cap;
+	void      **v;
+	size_t      n, cap;
+	const char *project; /* keep only this project's (NULL: all) */
 } api_vec;
 
 static int
@@ -85,8 +94,16 @@ api_vec_push(void *arg, void *p)
 static int
 api_task_cb(void *arg, Troupe__TaskSpec *t)
 {
-	int rv = api_vec_push(arg, t);
-	if (rv != 0)
+	api_vec *v = arg;
+	int      rv;
+
+	if (v->project != NULL &&
+	    strcmp(t->project[0] != '\0' ? t->project : STORE_DEFAULT_PROJECT,
+	           v->project) != 0) {
+		troupe__task_spec__free_unpacked(t, NULL);
+		return 0;
+	}
+	if ((rv = api_vec_push(arg, t)) != 0)
 		troupe__task_spec__free_unpacked(t, NULL);
 	return rv;
 }
@@ -99,7 +116,10 @@ api_list_tasks(void *ctx, const void *msg, rpc_call *call)
 	const Troupe__ListTasksRequest *in = msg;
 	Troupe__ListTasksReply          rep = TROUPE__LIST_TASKS_REPLY__INIT;
 	api_vec                         v = {0};
-	int rv = store_list_tasks(s->st, api_task_cb, &v);
+	int                             rv;
+
+	v.project = api_list_project(call);
+	rv = store_list_tasks(s->st, api_task_cb, &v);
 
 	(void)in;
 	if (rv != 0)
@@ -125,7 +145,7 @@ api_delete_task(void *ctx, const void *msg, rpc_call *call)
 	int                              rv;
 
 	if ((rv = store_begin(s->st)) == 0)
-		rv = store_delete_task(s->st, in->name);
+		rv = store_delete_task(s->st, api_key(call, in->name));
 	if (rv == TROUPE_ENOTFOUND) {
 		store_rollback(s->st);
 		rpc_fail(call, rv, "no task '%.64s'", in->name);
@@ -144,10 +164,14 @@ api_register_actor(void *ctx, const void *msg, rpc_call *call)
 	Troupe__RegisterActorReply rep = TROUPE__REGISTER_ACTOR_REPLY__INIT;
 	int                        rv;
 
+	Troupe__ActorEnv env;
+
 	if (api_check_actor_or_fail(in->env, call) != 0)
 		return;
+	env = *in->env;
+	env.project = (char *)api_project(call); /* the caller's, always */
 	if ((rv = store_begin(s->st)) == 0)
-		rv = store_put_actor(s->st, in->env, in->replace);
+		rv = store_put_actor(s->st, &env, in->replace);
 	if (rv == TROUPE_EEXIST) {
 		store_rollback(s->st);
 		rpc_fail(call, rv,
@@ -158,7 +182,7 @@ api_register_actor(void *ctx, const void *msg, rpc_call *call)
 	}
 	if (api_registry_commit_or_fail(s, rv, call) != 0)
 		return;
-	rep.env = in->env;
+	rep.env = &env;
 	rpc_reply(call, &rep.base);
 }
 
@@ -170,7 +194,8 @@ api_get_actor(void *ctx, const void *msg, rpc_call *call)
 	const Troupe__GetActorRequest *in = msg;
 	Troupe__GetActorReply          rep = TROUPE__GET_ACTOR_REPLY__INIT;
 	Troupe__ListActorsReply        all = TROUPE__LIST_ACTORS_REPLY__INIT;
-	int rv = actors_list(&s->act, &all, in->name);
+	int rv = actors_list(&s->act, &all, api_key(call, in->name),
+	                     api_project(call));
 
 	if (rv != 0)
 		rpc_fail(call, rv, "cannot read actors: %s",
@@ -191,7 +216,7 @@ api_list_actors(void *ctx, const void *msg, rpc_call *call)
 	sched                           *s = a->s;
 	const Troupe__ListActorsRequest *in = msg;
 	Troupe__ListActorsReply          rep = TROUPE__LIST_ACTORS_REPLY__INIT;
-	int                              rv = actors_list(&s->act, &rep, NULL);
+	int rv = actors_list(&s->act, &rep, NULL, api_list_project(call));
 
 	(void)in;
 	if (rv != 0)
@@ -212,7 +237,7 @@ api_delete_actor(void *ctx, const void *msg, rpc_call *call)
 	int                      rv;
 
 	if ((rv = store_begin(s->st)) == 0)
-		rv = store_delete_actor(s->st, in->name);
+		rv = store_delete_actor(s->st, api_key(call, in->name));
 	if (rv == TROUPE_ENOTFOUND) {
 		store_rollback(s->st);
 		rpc_fail(call, rv, "no actor '%.64s'", in->name);

@@ -135,7 +135,12 @@ sched_seal(sched *s, exec *e)
 }
 
 /* Picks the execution to take the next item from: runnable, under its
- * concurrency, fewest running; NULL when none.  `dry` execs are skipped. */
+ * concurrency and its project's quota; of those, the one whose project
+ * has the fewest items running, then the one with the fewest running
+ * itself (ties to the oldest).  That is max-min fairness between
+ * projects first, then between a project's executions: a team flooding
+ * the cluster cannot starve another, nor a big map a small one.  NULL
+ * when none; `dry` execs are skipped. */
 static exec *
 sched_pick(sched *s)
 {
@@ -146,7 +151,11 @@ sched_pick(sched *s)
 			continue;
 		if (e->concurrency > 0 && e->n_running >= e->concurrency)
 			continue;
-		if (best == NULL || e->n_running < best->n_running)
+		if (!project_may_run(e->proj))
+			continue;
+		if (best == NULL || e->proj->running < best->proj->running ||
+		    (e->proj->running == best->proj->running &&
+		     e->n_running < best->n_running))
 			best = e;
 	}
 	return best;
@@ -568,6 +577,11 @@ sched_load_one(void *arg, int64_t seq, Troupe__Execution *row)
 		return 0; /* the others still run */
 	}
 	troupe__execution__free_unpacked(row, NULL);
+	if ((e->proj = projects_get(&s->projects, e->spec->project)) == NULL) {
+		log_error("execution %s: out of memory", e->id);
+		exec_free(e);
+		return TROUPE_ENOMEM;
+	}
 	if (actors_resolve(&s->act, e->spec, e->task, &env, why, sizeof(why)) !=
 	        0 ||
 	    actors_bind(e, env) != 0) {
@@ -618,6 +632,14 @@ sched_open(uv_loop_t *loop, const sched_opts *o, sched **out, char *err,
 		goto fail;
 	}
 	s->act.st = s->st;
+	s->auth.st = s->st;
+	s->auth.bootstrap = o->token;
+	s->act.projects = &s->projects;
+	if ((rv = projects_load(&s->projects, s->st)) != 0) {
+		snprintf(err, errlen, "cannot read projects from %s: %s",
+		         o->db_path, store_errmsg(s->st));
+		goto fail;
+	}
 	if ((rv = store_unfinished_executions(s->st, sched_load_one, s)) != 0) {
 		snprintf(err, errlen, "cannot read executions from %s: %s",
 		         o->db_path, store_errmsg(s->st));
@@ -675,6 +697,7 @@ sched_close(sched *s)
 	while ((e = list_pop(EXECS(s))) != NULL)
 		exec_free(e);
 	actors_free_all(&s->act);
+	projects_free(&s->projects);
 	store_close(s->st);
 	s->st = NULL;
 	uv_close((uv_handle_t *)&s->idle, NULL);

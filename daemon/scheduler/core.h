@@ -22,9 +22,11 @@
 #include <uv.h>
 
 #include "actors.h"
+#include "auth.h"
 #include "exec.h"
 #include "link.pb-c.h"
 #include "list.h"
+#include "projects.h"
 #include "rpc.h"
 #include "store.h"
 #include "worker.h"
@@ -38,6 +40,8 @@ typedef struct sched_opts {
 	/* An execution still uploading (not sealed) with no upload call for
 	 * this long was abandoned by its client: it FAILS.  0: never. */
 	uint32_t upload_timeout_ms;
+	/* The bootstrap admin token (--token-file), or NULL; borrowed. */
+	const char *token;
 } sched_opts;
 
 /* What the hook hears: a commit landed (answer who waited for it), a
@@ -54,10 +58,12 @@ typedef struct sched {
 	uv_loop_t *loop;
 	store     *st;
 	sched_opts opts;
-	list       execs;   /* exec: active ones, oldest first */
-	list       workers; /* worker */
-	list       acks;    /* parked Reports, answered after the flush */
-	actors     act;     /* actors.c's */
+	list       execs;    /* exec: active ones, oldest first */
+	list       workers;  /* worker */
+	list       acks;     /* parked Reports, answered after the flush */
+	actors     act;      /* actors.c's */
+	projects   projects; /* quotas and use, per project */
+	auth       auth;     /* tokens (auth.c's) */
 	uv_timer_t tick;
 	uv_idle_t  idle; /* runs dispatch + flush once per turn */
 	bool       want_dispatch, want_flush;

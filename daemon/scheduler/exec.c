@@ -208,6 +208,10 @@ exec_set_state(exec *e, uint64_t index, Troupe__ItemState to)
 	assert(*counts[it->state] > 0);
 	(*counts[it->state])--;
 	(*counts[to])++;
+	if (e->proj != NULL && it->state == TROUPE__ITEM_STATE__ITEM_RUNNING)
+		e->proj->running--;
+	if (e->proj != NULL && to == TROUPE__ITEM_STATE__ITEM_RUNNING)
+		e->proj->running++;
 	it->state = (uint8_t)to;
 	chunk_touch(exec_chunk_of(e, index), index % STORE_CHUNK_ITEMS);
 	e->dirty = true;

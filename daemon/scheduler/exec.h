@@ -24,6 +24,7 @@
 #include "api.pb-c.h"
 #include "link.pb-c.h"
 #include "list.h"
+#include "projects.h"
 #include "store.h"
 
 /* System failures (worker lost, scheduler restarted, spawn failed) an item
@@ -42,11 +43,13 @@ typedef struct exec {
 	 * actors_bind), or NULL: one process per item. */
 	struct actor_env *env;
 	const char       *env_key; /* env's key (borrowed), or NULL */
-	uint32_t          retries, timeout_ms, concurrency;
-	double            ratio;
-	Troupe__Phase     phase;
-	bool              sealed;
-	uint64_t          total;
+	/* Its project's record (core.c sets it; exec.c counts running). */
+	project       *proj;
+	uint32_t       retries, timeout_ms, concurrency;
+	double         ratio;
+	Troupe__Phase  phase;
+	bool           sealed;
+	uint64_t       total;
 	uint64_t       n_pending, n_running, n_succeeded, n_failed, n_aborted;
 	int64_t        created_ms, started_ms, finished_ms;
 	int64_t        upload_ms; /* last upload call (in memory only) */

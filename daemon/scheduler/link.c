@@ -86,10 +86,16 @@ link_report(void *ctx, const void *msg, rpc_call *call)
 		sched_report(s, w, in, call);
 }
 
+/* Worker tokens, and admin ones (the bootstrap token of clusters from
+ * before roles); nobody else joins as a worker. */
+#define WORKER                                 \
+	(RPC_ROLE(TROUPE__ROLE__ROLE_WORKER) | \
+	 RPC_ROLE(TROUPE__ROLE__ROLE_ADMIN))
+
 static const rpc_method link_methods[] = {
-    {"RegisterWorker", link_register_worker},
-    {"Pull", link_pull},
-    {"Report", link_report},
+    {"RegisterWorker", link_register_worker, WORKER, true},
+    {"Pull", link_pull, WORKER, false},
+    {"Report", link_report, WORKER, false},
 };
 
 const rpc_service *

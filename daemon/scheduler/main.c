@@ -267,12 +267,19 @@ main(int argc, char **argv)
 	so.lost_after_ms = o.worker_timeout_ms;
 	so.actor_prefetch = o.actor_prefetch;
 	so.upload_timeout_ms = o.upload_timeout_s * 1000;
+	so.token = token;
 	if ((rv = sched_open(&d.loop, &so, &d.s, err, sizeof(err))) != 0)
 		goto fail;
 	{
-		rpc_listen_opts api = {o.listen, token, o.tls_cert, o.tls_key};
-		rpc_listen_opts lnk = {o.worker_listen, token, o.tls_cert,
-		                       o.tls_key};
+		rpc_listen_opts api = {.url = o.listen,
+		                       .token = token,
+		                       .auth = auth_rpc,
+		                       .auth_arg = &d.s->auth,
+		                       .tls_cert = o.tls_cert,
+		                       .tls_key = o.tls_key};
+		rpc_listen_opts lnk = api;
+
+		lnk.url = o.worker_listen;
 		if ((rv = rpc_server_open(&d.loop, d.q, &api, api_service(d.s),
 		                          &d.api, err, sizeof(err))) != 0 ||
 		    (rv = rpc_server_open(&d.loop, d.q, &lnk, link_service(d.s),

@@ -22,6 +22,7 @@
 #include "list.h"
 #include "log.h"
 #include "rpc.h"
+#include "api.pb-c.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
 #include "troupe/sockclose.h"
@@ -40,6 +41,9 @@ struct rpc_call {
 	int         state;
 	uint32_t    pipe;
 	int         answered;
+	/* What is being served, for the audit line at the answer. */
+	const rpc_method *method;
+	rpc_identity      who;
 };
 
 struct rpc_server {
@@ -49,7 +53,9 @@ struct rpc_server {
 	nng_listener       listener;
 	nng_tls_config    *tls;
 	const rpc_service *service;
-	rpc_handler      **handlers; /* by the descriptor's method index */
+	const rpc_method **handlers; /* by the descriptor's method index */
+	rpc_auth_fn       *auth;
+	void              *auth_arg;
 	char              *token;
 	list               calls;
 	int                receiving;
@@ -113,6 +119,37 @@ rpc_sent(rpc_call *c)
 		rpc_call_recv(c);
 }
 
+const char *
+rpc_role_name(int role)
+{
+	static const char *const names[] = {
+	    [TROUPE__ROLE__ROLE_NONE] = "none",
+	    [TROUPE__ROLE__ROLE_READ] = "read",
+	    [TROUPE__ROLE__ROLE_SUBMIT] = "submit",
+	    [TROUPE__ROLE__ROLE_ADMIN] = "admin",
+	    [TROUPE__ROLE__ROLE_WORKER] = "worker",
+	};
+
+	return role >= 0 && role < (int)(sizeof(names) / sizeof(names[0]))
+	           ? names[role]
+	           : "unknown";
+}
+
+/* The audit line of a call that changes state: who, what, how it ended.
+ * Never the token itself: its id. */
+static void
+rpc_audit(const rpc_call *c, int err, const char *text)
+{
+	if (c->method == NULL || !c->method->audit)
+		return;
+	log_info("audit: %s by token %s (project %s, role %s): %s%s%s",
+	         c->method->name, c->who.token_id,
+	         c->who.project[0] != '\0' ? c->who.project : "*",
+	         rpc_role_name(c->who.role),
+	         err == 0 ? "ok" : troupe_code_name(troupe_err_to_code(err)),
+	         err == 0 ? "" : ": ", err == 0 ? "" : text);
+}
+
 static void
 rpc_send(rpc_call *c, nng_msg *m)
 {
@@ -131,6 +168,7 @@ rpc_reply(rpc_call *c, const ProtobufCMessage *msg)
 		rpc_fail(c, TROUPE_ENOMEM, "out of memory packing the reply");
 		return;
 	}
+	rpc_audit(c, 0, NULL);
 	rpc_send(c, m);
 }
 
@@ -144,6 +182,7 @@ rpc_fail(rpc_call *c, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	rpc_audit(c, err, text);
 	if (troupe_envelope_reply(troupe_err_to_code(err), text, NULL, &m) !=
 	    0) {
 		/* Not even an error reply fits in memory: drop the call; the
@@ -161,6 +200,12 @@ rpc_drop(rpc_call *c)
 	assert(c->state == RPC_PARKED && !c->answered);
 	/* A parked call is not one of the receivers: none to replace. */
 	rpc_call_free(c);
+}
+
+const rpc_identity *
+rpc_call_identity(const rpc_call *c)
+{
+	return &c->who;
 }
 
 uint32_t
@@ -182,6 +227,8 @@ rpc_dispatch(rpc_call *c, nng_msg *m)
 
 	c->state = RPC_DISPATCH;
 	c->answered = 0;
+	c->method = NULL;
+	memset(&c->who, 0, sizeof(c->who));
 	c->pipe = nng_pipe_id(nng_msg_get_pipe(m));
 	req = troupe__request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
 	nng_msg_free(m);
@@ -190,11 +237,27 @@ rpc_dispatch(rpc_call *c, nng_msg *m)
 		         "malformed request: not a troupe.Request envelope");
 		goto done;
 	}
-	if (s->token != NULL && !rpc_token_ok(s->token, req->token)) {
+	if (s->auth != NULL) {
+		char why[256];
+		int  rv = s->auth(s->auth_arg, req->token, req->project,
+		                  s->token != NULL, &c->who, why, sizeof(why));
+
+		if (rv != 0) {
+			rpc_fail(c, rv, "%s", why);
+			goto done;
+		}
+	} else if (s->token != NULL && !rpc_token_ok(s->token, req->token)) {
 		rpc_fail(c, TROUPE_EAUTH,
 		         req->token[0] == '\0' ? "a token is required"
 		                               : "wrong token");
 		goto done;
+	} else {
+		/* Without an authenticator the one token (or none, on an
+		 * owner-only socket) is the local admin. */
+		snprintf(c->who.token_id, sizeof(c->who.token_id), "local");
+		snprintf(c->who.project, sizeof(c->who.project), "%.63s",
+		         req->project);
+		c->who.role = TROUPE__ROLE__ROLE_ADMIN;
 	}
 	md =
 	    protobuf_c_service_descriptor_get_method_by_name(desc, req->method);
@@ -210,7 +273,14 @@ rpc_dispatch(rpc_call *c, nng_msg *m)
 		         md->input->name, md->name);
 		goto done;
 	}
-	s->handlers[md - desc->methods](s->service->ctx, in, c);
+	c->method = s->handlers[md - desc->methods];
+	if (c->method->roles != 0 &&
+	    (c->method->roles & RPC_ROLE(c->who.role)) == 0) {
+		rpc_fail(c, TROUPE_EPERM, "a %s token cannot call %s",
+		         rpc_role_name(c->who.role), md->name);
+		goto done;
+	}
+	c->method->fn(s->service->ctx, in, c);
 	if (!c->answered) {
 		/* Parked: keep the server receiving without this context. */
 		c->state = RPC_PARKED;
@@ -429,7 +499,7 @@ rpc_bind_handlers(rpc_server *s)
 		for (size_t k = 0; k < s->service->n_methods; k++)
 			if (strcmp(d->methods[i].name,
 			           s->service->methods[k].name) == 0)
-				s->handlers[i] = s->service->methods[k].fn;
+				s->handlers[i] = &s->service->methods[k];
 	for (unsigned i = 0; i < d->n_methods; i++)
 		assert(s->handlers[i] != NULL); /* every method is served */
 	return 0;
@@ -458,6 +528,8 @@ rpc_server_open(uv_loop_t *loop, loopq *q, const rpc_listen_opts *o,
 	s->loop = loop;
 	s->q = q;
 	s->service = service;
+	s->auth = o->auth;
+	s->auth_arg = o->auth_arg;
 	if ((rv = rpc_bind_handlers(s)) != 0)
 		goto fail;
 	if (o->token != NULL && (s->token = strdup(o->token)) == NULL) {

@@ -19,6 +19,7 @@
 #ifndef TROUPE_RPC_H
 #define TROUPE_RPC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -34,10 +35,32 @@ typedef struct rpc_call   rpc_call;
  * call only), ctx the service's.  It answers call now or parks it. */
 typedef void rpc_handler(void *ctx, const void *in, rpc_call *call);
 
+/* Who is calling, as the service's authenticator decided (rpc_auth_fn):
+ * valid while the call lives. */
+typedef struct rpc_identity {
+	char token_id[40]; /* "local", "bootstrap", or a token's id */
+	char project[64];  /* the project it acts in; "" for an admin: any */
+	int  role;         /* a Troupe__Role */
+} rpc_identity;
+
+/* Roles a method allows, as a mask of RPC_ROLE(Troupe__Role). */
+#define RPC_ROLE(r) (1u << (r))
+
 typedef struct rpc_method {
 	const char  *name; /* as in the .proto service */
 	rpc_handler *fn;
+	unsigned     roles; /* RPC_ROLE mask; 0: anyone authenticated */
+	bool         audit; /* it changes state: log who did what */
 } rpc_method;
+
+/* Decides who sent a request: token (the envelope's, "" for none) on a
+ * listener that requires one or not, acting in project (the envelope's,
+ * "" for none).  Fills *who and returns 0, or returns TROUPE_EAUTH (an
+ * unknown, revoked or expired token) or TROUPE_EPERM (a token of another
+ * project) with one line in why. */
+typedef int rpc_auth_fn(void *arg, const char *token, const char *project,
+                        bool required, rpc_identity *who, char *why,
+                        size_t len);
 
 /* A service: its descriptor, a handler for each of its methods, and the
  * handlers' context.  Not owned by the server; it must outlive it. */
@@ -50,9 +73,13 @@ typedef struct rpc_service {
 
 typedef struct rpc_listen_opts {
 	const char *url;      /* ipc://, tcp:// or tls+tcp:// */
-	const char *token;    /* required from clients when non-NULL */
+	const char *token;    /* a token is required when non-NULL */
 	const char *tls_cert; /* PEM files, for tls+tcp:// */
 	const char *tls_key;
+	/* Who a token is (tokens of the store, the bootstrap token); NULL:
+	 * only `token` itself is accepted, as the local admin. */
+	rpc_auth_fn *auth;
+	void        *auth_arg;
 } rpc_listen_opts;
 
 /* Opens a listener at opts->url serving service (not owned; it must
@@ -91,6 +118,12 @@ void rpc_fail(rpc_call *c, int err, const char *fmt, ...)
  * reply would go into a closing pipe, where nng 1.5.2 can lose the
  * message.  The client's context sees no reply. */
 void rpc_drop(rpc_call *c);
+
+/* "read", "submit", "admin", "worker" for a Troupe__Role (static). */
+const char *rpc_role_name(int role);
+
+/* Who made the call (owned by the call). */
+const rpc_identity *rpc_call_identity(const rpc_call *c);
 
 /* The connection (nng pipe id) the call arrived on. */
 uint32_t rpc_call_pipe(const rpc_call *c);

@@ -71,6 +71,19 @@ static const char *const store_sql[STORE_NSTMT] = {
     [STORE_ACTOR_GET] = "SELECT body FROM actors WHERE name = ?1",
     [STORE_ACTOR_LIST] = "SELECT 0, body FROM actors ORDER BY name",
     [STORE_ACTOR_DELETE] = "DELETE FROM actors WHERE name = ?1",
+    [STORE_PROJECT_INSERT] = "INSERT INTO projects(name, body) VALUES(?1, ?2)",
+    [STORE_PROJECT_UPSERT] =
+        "INSERT INTO projects(name, body) VALUES(?1, ?2) "
+        "ON CONFLICT(name) DO UPDATE SET body = excluded.body",
+    [STORE_PROJECT_GET] = "SELECT body FROM projects WHERE name = ?1",
+    [STORE_PROJECT_LIST] = "SELECT 0, body FROM projects ORDER BY name",
+    [STORE_PROJECT_DELETE] = "DELETE FROM projects WHERE name = ?1",
+    [STORE_TOKEN_INSERT] = "INSERT INTO tokens(id, body) VALUES(?1, ?2)",
+    [STORE_TOKEN_UPSERT] = "INSERT INTO tokens(id, body) VALUES(?1, ?2) "
+                           "ON CONFLICT(id) DO UPDATE SET body = excluded.body",
+    [STORE_TOKEN_GET] = "SELECT body FROM tokens WHERE id = ?1",
+    [STORE_TOKEN_LIST] = "SELECT 0, body FROM tokens ORDER BY id",
+    [STORE_TOKEN_DELETE] = "DELETE FROM tokens WHERE id = ?1",
 };
 
 const uint8_t store_empty[1];
@@ -335,9 +348,23 @@ store_migrate_v2(store *s)
 	       " PRIMARY KEY(exec_id, chunk, seq)) WITHOUT ROWID;");
 }
 
+/* v3: projects and tokens (README, "Projects and roles").  Executions
+ * of before belong to the default project. */
+static int
+store_migrate_v3(store *s)
+{
+	return store_exec_sql(
+	    s, "CREATE TABLE projects(name TEXT PRIMARY KEY,"
+	       " body BLOB NOT NULL /* packed Troupe__Project */);"
+	       "CREATE TABLE tokens(id TEXT PRIMARY KEY,"
+	       " body BLOB NOT NULL /* packed Troupe__StoredToken */);"
+	       "UPDATE executions SET project = 'default' WHERE project = '';");
+}
+
 static int (*const store_migrations[])(store *) = {
     store_migrate_v1,
     store_migrate_v2,
+    store_migrate_v3,
 };
 #define STORE_VERSION \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))

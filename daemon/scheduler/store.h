@@ -106,6 +106,32 @@ int store_get_deltas(store *s, const char *id, uint32_t chunk,
 int store_get_chunk(store *s, const char *id, uint32_t chunk,
                     Troupe__ChunkInputs **in, Troupe__ChunkResults **res);
 
+/* The project of rows that name none (before projects existed). */
+#define STORE_DEFAULT_PROJECT "default"
+
+/* Named rows: tasks and actor environments (keyed by store_key of their
+ * project and name), projects (by name) and tokens (by id).  put fails
+ * with TROUPE_EEXIST when the key exists and replace is 0; get and
+ * delete fail with TROUPE_ENOTFOUND; list calls cb with each row by key,
+ * cb owning the message and returning 0 to go on. */
+typedef enum {
+	STORE_K_TASK,
+	STORE_K_ACTOR,
+	STORE_K_PROJECT,
+	STORE_K_TOKEN,
+} store_kind;
+typedef int (*store_msg_cb)(void *arg, ProtobufCMessage *m);
+int store_named_put(store *s, store_kind k, const char *key,
+                    const ProtobufCMessage *m, int replace);
+int store_named_get(store *s, store_kind k, const char *key,
+                    ProtobufCMessage **out);
+int store_named_delete(store *s, store_kind k, const char *key);
+int store_named_list(store *s, store_kind k, store_msg_cb cb, void *arg);
+
+/* The key of name in project: name itself in the default project (or
+ * none), "project/name" in another (names hold no '/'). */
+void store_key(const char *project, const char *name, char *buf, size_t len);
+
 /* Registered tasks and actor environments, keyed by name.  put fails with
  * TROUPE_EEXIST when the name exists and replace is 0.  get and delete
  * fail with TROUPE_ENOTFOUND.  list calls cb with each, by name; cb owns

@@ -87,7 +87,7 @@ static void
 sfx_listen(sfx *f, const char *url, const rpc_service *service,
            rpc_server **out)
 {
-	rpc_listen_opts lo = {url, f->token, NULL, NULL};
+	rpc_listen_opts lo = {.url = url, .token = f->token};
 	char            err[512] = "";
 	int rv = rpc_server_open(&f->loop, f->q, &lo, service, out, err,
 	                         sizeof(err));

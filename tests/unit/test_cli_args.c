@@ -1,6 +1,8 @@
 /*
  * The troupe CLI's flag parsing, item reading and upload chunking, without
- * a scheduler: each test is a list of checks on the pure functions.
+ * a scheduler: each test is a list of checks on the pure functions.  And
+ * libtroupe's plumbing of the project: the envelope, and a real client
+ * against a one-request stand-in for the scheduler.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,12 +11,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/util/platform.h>
+
 #include "args.h"
+#include "cli.h"
 #include "items.h"
 #include "map_upload.h"
+#include "troupe/client.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
 #include "skip.h"
@@ -849,6 +858,400 @@ test_upload_failure(void **state)
 	cli_items_free(&it);
 }
 
+/* --project is a global flag: every command takes it, in either form,
+ * and a command's own wins over the one before the command word. */
+static void
+test_global_project(void **state)
+{
+	cli_map_opts   m;
+	cli_plain_opts p;
+	cli_list_opts  l;
+	cli_def_opts   d;
+	char           err[256];
+	int            n;
+
+	(void)state;
+	assert_int_equal(parse_map(&m, err, sizeof(err), "--cmd", "x",
+	                           "--project", "team-a", NULL),
+	                 0);
+	assert_string_equal(m.g.project, "team-a");
+	cli_map_opts_free(&m);
+	assert_int_equal(
+	    parse_map(&m, err, sizeof(err), "--project=b", "--cmd", "x", NULL),
+	    0);
+	assert_string_equal(m.g.project, "b");
+	cli_map_opts_free(&m);
+	assert_int_equal(parse_map(&m, err, sizeof(err), "--cmd", "x", NULL),
+	                 0);
+	assert_null(m.g.project);
+	cli_map_opts_free(&m);
+	MAP_BAD("--project needs a value", "--cmd", "x", "--project");
+
+	n = cl_set("list", "--project", "p1", "--json", NULL);
+	assert_int_equal(cli_parse_list(n, cl, 2, &l, err, sizeof(err)), 0);
+	assert_string_equal(l.g.project, "p1");
+	n = cl_set("workers", "--project", "p2", NULL);
+	assert_int_equal(cli_parse_plain(n, cl, 2, &p, err, sizeof(err)), 0);
+	assert_string_equal(p.g.project, "p2");
+	n = cl_set("register", "t", "--cmd", "c", "--project", "p3", NULL);
+	assert_int_equal(
+	    cli_parse_task_register(n, cl, 2, &d, err, sizeof(err)), 0);
+	assert_string_equal(d.g.project, "p3");
+	cli_def_opts_free(&d);
+
+	/* Resolution: the command's flag, else the one before the command
+	 * word, else TROUPE_PROJECT, else none ("" counts as none). */
+	memset(&cli_pre_global, 0, sizeof(cli_pre_global));
+	unsetenv("TROUPE_PROJECT");
+	memset(&p, 0, sizeof(p));
+	assert_null(cli_project(&p.g));
+	assert_int_equal(setenv("TROUPE_PROJECT", "from-env", 1), 0);
+	assert_string_equal(cli_project(&p.g), "from-env");
+	cli_pre_global.project = "pre";
+	assert_string_equal(cli_project(&p.g), "pre");
+	p.g.project = "own";
+	assert_string_equal(cli_project(&p.g), "own");
+	p.g.project = "";
+	assert_null(cli_project(&p.g));
+	assert_int_equal(setenv("TROUPE_PROJECT", "", 1), 0);
+	cli_pre_global.project = NULL;
+	p.g.project = NULL;
+	assert_null(cli_project(&p.g));
+	unsetenv("TROUPE_PROJECT");
+	memset(&cli_pre_global, 0, sizeof(cli_pre_global));
+}
+
+static void
+test_project_commands(void **state)
+{
+	cli_project_opts o;
+	char             err[256];
+	int              n;
+
+	(void)state;
+	n = cl_set("create", "team-a", "--max-running", "4", "--max-replicas=2",
+	           "--replace", "--json", NULL);
+	assert_int_equal(
+	    cli_parse_project_create(n, cl, 2, &o, err, sizeof(err)), 0);
+	assert_string_equal(o.name, "team-a");
+	assert_int_equal(o.max_running, 4);
+	assert_int_equal(o.max_replicas, 2);
+	assert_true(o.replace);
+	assert_true(o.json);
+	n = cl_set("create", "b", NULL);
+	assert_int_equal(
+	    cli_parse_project_create(n, cl, 2, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.max_running, 0);
+	assert_int_equal(o.max_replicas, 0);
+	assert_false(o.replace);
+	assert_false(o.json);
+	n = cl_set("create", "--help", NULL);
+	assert_int_equal(
+	    cli_parse_project_create(n, cl, 2, &o, err, sizeof(err)), 0);
+	assert_true(o.help);
+
+	n = cl_set("create", NULL);
+	assert_int_equal(
+	    cli_parse_project_create(n, cl, 2, &o, err, sizeof(err)),
+	    CLI_EUSAGE);
+	assert_non_null(strstr(err, "NAME"));
+	n = cl_set("create", "", NULL);
+	assert_int_equal(
+	    cli_parse_project_create(n, cl, 2, &o, err, sizeof(err)),
+	    CLI_EUSAGE);
+	n = cl_set("create", "a", "b", NULL);
+	assert_int_equal(
+	    cli_parse_project_create(n, cl, 2, &o, err, sizeof(err)),
+	    CLI_EUSAGE);
+	assert_non_null(strstr(err, "unexpected argument 'b'"));
+	n = cl_set("create", "a", "--max-running", "-1", NULL);
+	assert_int_equal(
+	    cli_parse_project_create(n, cl, 2, &o, err, sizeof(err)),
+	    CLI_EUSAGE);
+	assert_non_null(strstr(err, "--max-running"));
+	n = cl_set("create", "a", "--max-replicas", "4294967296", NULL);
+	assert_int_equal(
+	    cli_parse_project_create(n, cl, 2, &o, err, sizeof(err)),
+	    CLI_EUSAGE);
+	n = cl_set("create", "a", "--max-running", NULL);
+	assert_int_equal(
+	    cli_parse_project_create(n, cl, 2, &o, err, sizeof(err)),
+	    CLI_EUSAGE);
+	assert_non_null(strstr(err, "needs a value"));
+
+	n = cl_set("delete", "team-a", NULL);
+	assert_int_equal(
+	    cli_parse_project_delete(n, cl, 2, &o, err, sizeof(err)), 0);
+	assert_string_equal(o.name, "team-a");
+	n = cl_set("delete", "team-a", "--max-running", "3", NULL);
+	assert_int_equal(
+	    cli_parse_project_delete(n, cl, 2, &o, err, sizeof(err)),
+	    CLI_EUSAGE);
+	assert_non_null(strstr(err, "unknown flag --max-running"));
+	n = cl_set("delete", NULL);
+	assert_int_equal(
+	    cli_parse_project_delete(n, cl, 2, &o, err, sizeof(err)),
+	    CLI_EUSAGE);
+}
+
+static void
+test_token_commands(void **state)
+{
+	static const struct {
+		const char *s;
+		int         role;
+	} roles[] = {
+	    {"read", TROUPE__ROLE__ROLE_READ},
+	    {"submit", TROUPE__ROLE__ROLE_SUBMIT},
+	    {"ADMIN", TROUPE__ROLE__ROLE_ADMIN},
+	    {"role_worker", TROUPE__ROLE__ROLE_WORKER},
+	};
+	cli_token_opts o;
+	char           err[256];
+	int            n, role;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+		role = -1;
+		assert_int_equal(
+		    cli_parse_role("role", roles[i].s, &role, err, sizeof(err)),
+		    0);
+		assert_int_equal(role, roles[i].role);
+	}
+	assert_int_equal(
+	    cli_parse_role("role", "none", &role, err, sizeof(err)),
+	    CLI_EUSAGE);
+	assert_int_equal(
+	    cli_parse_role("role", "role_none", &role, err, sizeof(err)),
+	    CLI_EUSAGE);
+	assert_int_equal(cli_parse_role("role", "", &role, err, sizeof(err)),
+	                 CLI_EUSAGE);
+	assert_int_equal(
+	    cli_parse_role("role", "writer", &role, err, sizeof(err)),
+	    CLI_EUSAGE);
+	assert_non_null(strstr(err, "not a role"));
+
+	n = cl_set("create", "--role", "submit", "--project", "a", "--expires",
+	           "12h", "--json", NULL);
+	assert_int_equal(cli_parse_token_create(n, cl, 2, &o, err, sizeof(err)),
+	                 0);
+	assert_int_equal(o.role, TROUPE__ROLE__ROLE_SUBMIT);
+	assert_string_equal(o.g.project, "a");
+	assert_int_equal(o.expires_s, 12 * 3600);
+	assert_true(o.json);
+	n = cl_set("create", "--role=admin", NULL);
+	assert_int_equal(cli_parse_token_create(n, cl, 2, &o, err, sizeof(err)),
+	                 0);
+	assert_int_equal(o.role, TROUPE__ROLE__ROLE_ADMIN);
+	assert_null(o.g.project);
+	assert_int_equal(o.expires_s, 0); /* never */
+	assert_false(o.json);
+	n = cl_set("create", NULL);
+	assert_int_equal(cli_parse_token_create(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+	assert_non_null(strstr(err, "--role"));
+	n = cl_set("create", "--role", "reader", NULL);
+	assert_int_equal(cli_parse_token_create(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+	n = cl_set("create", "--role", "read", "--expires", "soon", NULL);
+	assert_int_equal(cli_parse_token_create(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+	assert_non_null(strstr(err, "--expires"));
+	n = cl_set("create", "--role", "read", "extra", NULL);
+	assert_int_equal(cli_parse_token_create(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+
+	n = cl_set("revoke", "tok123", NULL);
+	assert_int_equal(cli_parse_token_revoke(n, cl, 2, &o, err, sizeof(err)),
+	                 0);
+	assert_string_equal(o.id, "tok123");
+	n = cl_set("revoke", NULL);
+	assert_int_equal(cli_parse_token_revoke(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+	assert_non_null(strstr(err, "token ID"));
+	n = cl_set("revoke", "a", "b", NULL);
+	assert_int_equal(cli_parse_token_revoke(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+	n = cl_set("revoke", "a", "--json", NULL);
+	assert_int_equal(cli_parse_token_revoke(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+}
+
+static void
+test_durations_parse(void **state)
+{
+	static const struct {
+		const char *s;
+		uint32_t    secs;
+	} good[] = {
+	    {"30s", 30},    {"10m", 600},
+	    {"12h", 43200}, {"7d", 604800},
+	    {"90", 90},     {"1", 1},
+	    {"1.5", 2},     {"0.5s", 1},
+	    {"1.5h", 5400}, {"4294967295", 4294967295u},
+	};
+	static const char *const bad[] = {
+	    "",  "s",  "-1",   "+1",  "1x",  "1e3",   "inf",    "nan",
+	    "0", "0s", "0.0d", "1 s", "1ss", "1.2.3", "50000d", "4294967296",
+	};
+	char     err[256];
+	uint32_t secs;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		secs = 0;
+		if (cli_parse_duration_s("expires", good[i].s, &secs, err,
+		                         sizeof(err)) != 0)
+			fail_msg("'%s' refused: %s", good[i].s, err);
+		assert_int_equal(secs, good[i].secs);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (cli_parse_duration_s("expires", bad[i], &secs, err,
+		                         sizeof(err)) != CLI_EUSAGE)
+			fail_msg("'%s' accepted", bad[i]);
+		assert_non_null(strstr(err, "--expires"));
+	}
+}
+
+/* The envelope carries the project, and an absent one packs as "". */
+static void
+test_envelope_project(void **state)
+{
+	Troupe__GetHealthRequest body = TROUPE__GET_HEALTH_REQUEST__INIT;
+	Troupe__Request         *req;
+	nng_msg                 *m = NULL;
+
+	(void)state;
+	assert_int_equal(troupe_envelope_request_in("GetHealth", "tok",
+	                                            "team-a", &body.base, &m),
+	                 0);
+	req = troupe__request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+	assert_non_null(req);
+	assert_string_equal(req->method, "GetHealth");
+	assert_string_equal(req->token, "tok");
+	assert_string_equal(req->project, "team-a");
+	troupe__request__free_unpacked(req, NULL);
+	nng_msg_free(m);
+	assert_int_equal(
+	    troupe_envelope_request("GetHealth", NULL, &body.base, &m), 0);
+	req = troupe__request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+	assert_non_null(req);
+	assert_string_equal(req->project, "");
+	assert_string_equal(req->token, "");
+	troupe__request__free_unpacked(req, NULL);
+	nng_msg_free(m);
+}
+
+/* A one-request scheduler stand-in: records the envelope's project and
+ * answers with code. */
+typedef struct fake_sched {
+	nng_socket   sock;
+	Troupe__Code code;
+	char         project[64];
+	int          got;
+} fake_sched;
+
+static void
+fake_serve(void *arg)
+{
+	fake_sched            *f = arg;
+	Troupe__GetHealthReply rep = TROUPE__GET_HEALTH_REPLY__INIT;
+	Troupe__Request       *req;
+	nng_msg               *m = NULL;
+
+	if (nng_recvmsg(f->sock, &m, 0) != 0)
+		return;
+	req = troupe__request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+	nng_msg_free(m);
+	if (req == NULL)
+		return;
+	snprintf(f->project, sizeof(f->project), "%s", req->project);
+	f->got = 1;
+	troupe__request__free_unpacked(req, NULL);
+	if (troupe_envelope_reply(
+	        f->code,
+	        f->code == TROUPE__CODE__OK
+	            ? NULL
+	            : "role read may not call CreateExecution",
+	        f->code == TROUPE__CODE__OK ? &rep.base : NULL, &m) == 0 &&
+	    nng_sendmsg(f->sock, m, 0) != 0)
+		nng_msg_free(m);
+}
+
+/* Calls GetHealth through a real client against fake_serve; returns the
+ * call's result and the project the server saw. */
+static int
+fake_call(const char *project, Troupe__Code code, char *seen, size_t len,
+          troupe_client **keep)
+{
+	char                     dir[] = "/tmp/troupe-ut-XXXXXX";
+	char                     addr[128];
+	fake_sched               f;
+	nng_thread              *thr = NULL;
+	troupe_client           *c = NULL;
+	Troupe__GetHealthRequest req = TROUPE__GET_HEALTH_REQUEST__INIT;
+	Troupe__GetHealthReply  *rep = NULL;
+	int                      rv;
+
+	memset(&f, 0, sizeof(f));
+	f.code = code;
+	assert_non_null(mkdtemp(dir));
+	snprintf(addr, sizeof(addr), "ipc://%s/api.sock", dir);
+	assert_int_equal(nng_rep0_open(&f.sock), 0);
+	nng_socket_set_ms(f.sock, NNG_OPT_RECVTIMEO, 10000);
+	assert_int_equal(nng_listen(f.sock, addr, NULL, 0), 0);
+	assert_int_equal(nng_thread_create(&thr, fake_serve, &f), 0);
+	assert_int_equal(troupe_client_open(addr, "tok", &c), 0);
+	troupe_client_set_timeout(c, 10000);
+	assert_int_equal(troupe_client_set_project(c, project), 0);
+	assert_string_equal(troupe_client_project(c),
+	                    project != NULL ? project : "");
+	rv = TROUPE_CALL(c, GetHealth, &req, get_health, &rep);
+	nng_thread_destroy(thr);
+	assert_true(f.got);
+	snprintf(seen, len, "%s", f.project);
+	assert_int_equal(troupe_client_last_err(c), rv);
+	if (rep != NULL)
+		troupe__get_health_reply__free_unpacked(rep, NULL);
+	nng_close(f.sock);
+	snprintf(addr, sizeof(addr), "%s/api.sock", dir);
+	unlink(addr);
+	rmdir(dir);
+	if (keep != NULL)
+		*keep = c;
+	else
+		troupe_client_close(c);
+	return rv;
+}
+
+/* troupe_client_set_project puts the project in every call's envelope;
+ * a refusal comes back as TROUPE_EPERM with the scheduler's message. */
+static void
+test_client_sends_project(void **state)
+{
+	troupe_client *c = NULL;
+	char           seen[64];
+
+	(void)state;
+	assert_int_equal(
+	    fake_call("team-a", TROUPE__CODE__OK, seen, sizeof(seen), NULL), 0);
+	assert_string_equal(seen, "team-a");
+	assert_int_equal(
+	    fake_call(NULL, TROUPE__CODE__OK, seen, sizeof(seen), NULL), 0);
+	assert_string_equal(seen, "");
+	assert_int_equal(fake_call("b", TROUPE__CODE__PERMISSION_DENIED, seen,
+	                           sizeof(seen), &c),
+	                 TROUPE_EPERM);
+	assert_string_equal(seen, "b");
+	assert_string_equal(troupe_client_error(c),
+	                    "role read may not call CreateExecution");
+	assert_int_equal(troupe_client_last_err(c), TROUPE_EPERM);
+	/* Clearing it: later calls name no project. */
+	assert_int_equal(troupe_client_set_project(c, ""), 0);
+	assert_string_equal(troupe_client_project(c), "");
+	troupe_client_close(c);
+}
+
 int
 main(void)
 {
@@ -872,6 +1275,12 @@ main(void)
 	    cmocka_unit_test(test_upload_one_message),
 	    cmocka_unit_test(test_upload_chunks),
 	    cmocka_unit_test(test_upload_failure),
+	    cmocka_unit_test(test_global_project),
+	    cmocka_unit_test(test_project_commands),
+	    cmocka_unit_test(test_token_commands),
+	    cmocka_unit_test(test_durations_parse),
+	    cmocka_unit_test(test_envelope_project),
+	    cmocka_unit_test(test_client_sends_project),
 	};
 
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));

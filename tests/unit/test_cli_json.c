@@ -259,6 +259,46 @@ test_table(void **state)
 	free(buf);
 }
 
+/* `token create --json` shows the secret (its whole point); a TokenInfo,
+ * which is all `token list --json` prints, has nothing secret to show. */
+static void
+test_token_json(void **state)
+{
+	Troupe__TokenInfo        t = TROUPE__TOKEN_INFO__INIT;
+	Troupe__CreateTokenReply r = TROUPE__CREATE_TOKEN_REPLY__INIT;
+	Troupe__Project          p = TROUPE__PROJECT__INIT;
+	char                    *s;
+
+	(void)state;
+	t.id = "k3y1d";
+	t.project = "team-a";
+	t.role = TROUPE__ROLE__ROLE_SUBMIT;
+	t.expires_ms = 1700000000000LL;
+	r.token = &t;
+	r.secret = "trp_k3y1d_s3cr3t";
+	s = render(cli_json_message(&r.base));
+	assert_non_null(strstr(s, "\"secret\":\"trp_k3y1d_s3cr3t\""));
+	assert_non_null(strstr(s, "\"role\":\"SUBMIT\""));
+	free(s);
+	s = render(cli_json_message(&t.base));
+	assert_non_null(strstr(s, "\"id\":\"k3y1d\""));
+	assert_non_null(strstr(s, "\"project\":\"team-a\""));
+	assert_non_null(strstr(s, "\"expires_ms\":1700000000000"));
+	assert_non_null(strstr(s, "\"revoked\":false"));
+	assert_null(strstr(s, "secret"));
+	assert_null(strstr(s, "s3cr3t"));
+	free(s);
+	assert_string_equal(
+	    cli_enum_name(&troupe__role__descriptor, TROUPE__ROLE__ROLE_WORKER),
+	    "WORKER");
+	p.name = "team-a";
+	p.max_running = 3;
+	s = render(cli_json_message(&p.base));
+	assert_non_null(strstr(s, "\"max_running\":3"));
+	assert_non_null(strstr(s, "\"max_replicas\":0"));
+	free(s);
+}
+
 int
 main(void)
 {
@@ -271,6 +311,7 @@ main(void)
 	    cmocka_unit_test(test_progress_format),
 	    cmocka_unit_test(test_durations),
 	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_token_json),
 	};
 
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));

@@ -34,6 +34,21 @@ const char *troupe_client_error(const troupe_client *c);
 /* Sets the deadline for each call (default 30 s). */
 void troupe_client_set_timeout(troupe_client *c, int ms);
 
+/* Sets the project every later call acts in (the envelope's project; see
+ * README, "Projects and roles").  project is copied; NULL or "" names none,
+ * and the scheduler then uses the token's own project, else "default" (or,
+ * for an admin's listings, every project).  Returns 0 or TROUPE_ENOMEM (c
+ * unchanged). */
+int troupe_client_set_project(troupe_client *c, const char *project);
+
+/* The project set by troupe_client_set_project, "" when none.  Owned by
+ * c. */
+const char *troupe_client_project(const troupe_client *c);
+
+/* The result of the last troupe_call: 0 or its TROUPE_E* (TROUPE_EPERM for
+ * PERMISSION_DENIED, TROUPE_EAUTH for UNAUTHENTICATED). */
+int troupe_client_last_err(const troupe_client *c);
+
 /* Calls method with input and waits for the reply.  On success *output is
  * the unpacked reply body of type out_desc; the caller frees it with
  * protobuf_c_message_free_unpacked(*output, NULL).  On failure *output is

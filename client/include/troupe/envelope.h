@@ -24,6 +24,13 @@
 int troupe_envelope_request(const char *method, const char *token,
                             const ProtobufCMessage *body, nng_msg **out);
 
+/* troupe_envelope_request with the project the call acts in (envelope's
+ * Request.project; NULL or "" leaves it to the scheduler: the token's own
+ * project, else "default").  Ownership of *out as above. */
+int troupe_envelope_request_in(const char *method, const char *token,
+                               const char             *project,
+                               const ProtobufCMessage *body, nng_msg **out);
+
 /* Packs a Reply {code, message, body} into a new nng message in *out.
  * message and body may be NULL.  Ownership of *out as above. */
 int troupe_envelope_reply(Troupe__Code code, const char *message,
