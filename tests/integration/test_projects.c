@@ -414,7 +414,8 @@ test_worker_tokens(void **state)
 	 * bounds it should the test fail before stopping it. */
 	assert_int_equal(
 	    h_run(c, NULL, NULL,
-	          "setsid sh -c 'timeout -s TERM 120 troupe-worker --home "
+	          "setsid sh -c 'timeout -s TERM 120 troupe-worker "
+	          "--allow-root --home "
 	          "wgood --scheduler %s --token-file worker-tok --name good "
 	          "--slots 2 & echo $! > wgood.pid.tmp; mv wgood.pid.tmp "
 	          "wgood.pid; wait $!; echo $? > wgood.rc' > wgood.log 2>&1 "
@@ -439,7 +440,8 @@ test_worker_tokens(void **state)
 	 * saying why, and never shows in `troupe workers`. */
 	h_set_timeout(c, 60000);
 	rv = h_run(c, NULL, &err,
-	           "timeout -s KILL 40 troupe-worker --home wbad --scheduler "
+	           "timeout -s KILL 40 troupe-worker --allow-root --home wbad "
+	           "--scheduler "
 	           "%s --token-file a-submit --name intruder",
 	           h_worker_addr(c));
 	if (rv == 0 || rv == 137)
