@@ -252,7 +252,8 @@ test_tcp_needs_token(void **state)
 	assert_int_equal(loopq_open(&loop, &q), 0);
 	for (size_t i = 0; i < 2; i++)
 		for (size_t k = 0; k < 2; k++) {
-			rpc_listen_opts o = {.url = urls[i], .token = tokens[k]};
+			rpc_listen_opts o = {.url = urls[i],
+			                     .token = tokens[k]};
 			rpc_server     *srv = (rpc_server *)&o; /* not NULL */
 			char            err[512] = "";
 
