@@ -22,30 +22,31 @@ conf_trim(char *s)
 }
 
 int
-conf_file_each(const char *path, conf_fn fn, void *arg, char *err,
-               size_t errlen)
+conf_stream_each(FILE *f, const char *name, conf_fn fn, void *arg, char *err,
+                 size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	char  line[4096];
-	int   lineno = 0;
-	int   rv = 0;
+	char line[4096];
+	int  lineno = 0;
+	int  rv = 0;
 
-	if (f == NULL) {
-		rv = troupe_err_from_errno(errno);
-		snprintf(err, errlen, "cannot read config %s: %s", path,
-		         strerror(errno));
-		return rv;
-	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char *key, *val, *eq;
 
 		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			/* Its tail would be read as a line of its own. */
+			snprintf(err, errlen,
+			         "%s:%d: line longer than %zu bytes", name,
+			         lineno, sizeof(line) - 2);
+			rv = TROUPE_EINVAL;
+			break;
+		}
 		key = conf_trim(line);
 		if (key[0] == '\0' || key[0] == '#')
 			continue;
 		if ((eq = strchr(key, '=')) == NULL) {
 			snprintf(err, errlen, "%s:%d: expected 'name = value'",
-			         path, lineno);
+			         name, lineno);
 			rv = TROUPE_EINVAL;
 			break;
 		}
@@ -53,11 +54,28 @@ conf_file_each(const char *path, conf_fn fn, void *arg, char *err,
 		key = conf_trim(key);
 		val = conf_trim(eq + 1);
 		if ((rv = fn(arg, key, val)) != 0) {
-			snprintf(err, errlen, "%s:%d: bad setting '%s'", path,
+			snprintf(err, errlen, "%s:%d: bad setting '%s'", name,
 			         lineno, key);
 			break;
 		}
 	}
+	return rv;
+}
+
+int
+conf_file_each(const char *path, conf_fn fn, void *arg, char *err,
+               size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	int   rv;
+
+	if (f == NULL) {
+		rv = troupe_err_from_errno(errno);
+		snprintf(err, errlen, "cannot read config %s: %s", path,
+		         strerror(errno));
+		return rv;
+	}
+	rv = conf_stream_each(f, path, fn, arg, err, errlen);
 	fclose(f);
 	return rv;
 }

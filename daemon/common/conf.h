@@ -9,6 +9,7 @@
 #define TROUPE_CONF_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Called for each setting; returns 0 to go on or a TROUPE_E* code to stop
  * (conf_file_each then returns that code).  key and val are valid only
@@ -20,5 +21,10 @@ typedef int (*conf_fn)(void *arg, const char *key, const char *val);
  * and returns TROUPE_EINVAL (or the I/O error). */
 int conf_file_each(const char *path, conf_fn fn, void *arg, char *err,
                    size_t errlen);
+
+/* As conf_file_each, from the open stream f (not closed), with name for
+ * the file in err. */
+int conf_stream_each(FILE *f, const char *name, conf_fn fn, void *arg,
+                     char *err, size_t errlen);
 
 #endif

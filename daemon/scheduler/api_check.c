@@ -295,7 +295,8 @@ api_check_lines_or_fail(const exec *e, uint64_t first,
 	    e->env->env->protocol != TROUPE__PROTOCOL__PROTOCOL_LINES)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if (memchr(items[i].data, '\n', items[i].len) != NULL) {
+		if (items[i].len > 0 &&
+		    memchr(items[i].data, '\n', items[i].len) != NULL) {
 			rpc_fail(call, TROUPE_EINVAL,
 			         "item %llu holds a newline, which the lines "
 			         "protocol "

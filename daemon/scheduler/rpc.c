@@ -65,9 +65,15 @@ struct rpc_server {
 	size_t             n_gone, cap_gone;
 	void (*on_disconnect)(void *, uint32_t);
 	void *on_disconnect_arg;
+	/* rpc_server_open_local: no socket; calls have no context or aio,
+	 * and a reply goes to on_reply instead of a client. */
+	bool local;
+	void (*on_reply)(void *, const void *, size_t);
+	void *on_reply_arg;
 };
 
 static void rpc_call_recv(rpc_call *c);
+static int  rpc_bind_handlers(rpc_server *s);
 static int  rpc_call_new(rpc_server *s);
 
 /* Constant-time comparison, so the token cannot be guessed a byte at a
@@ -90,6 +96,10 @@ rpc_call_free(rpc_call *c)
 	rpc_server *s = c->srv;
 
 	list_remove(&s->calls, c);
+	if (s->local) {
+		free(c);
+		return;
+	}
 	nng_aio_stop(c->aio);
 	/* A message still on the aio was never handed to nng (a failed or
 	 * cancelled send) or never taken by us (a receive cut short by
@@ -107,13 +117,13 @@ static void
 rpc_sent(rpc_call *c)
 {
 	rpc_server *s = c->srv;
-	int         rv = nng_aio_result(c->aio);
+	int         rv = s->local ? 0 : nng_aio_result(c->aio);
 
 	if (rv != 0 && nng_aio_get_msg(c->aio) != NULL) {
 		nng_msg_free(nng_aio_get_msg(c->aio));
 		nng_aio_set_msg(c->aio, NULL);
 	}
-	if (s->receiving >= RPC_MIN_RECEIVERS)
+	if (s->local || s->receiving >= RPC_MIN_RECEIVERS)
 		rpc_call_free(c);
 	else
 		rpc_call_recv(c);
@@ -153,8 +163,21 @@ rpc_audit(const rpc_call *c, int err, const char *text)
 static void
 rpc_send(rpc_call *c, nng_msg *m)
 {
+	int was = c->state;
+
 	c->answered = 1;
 	c->state = RPC_SEND;
+	if (c->srv->local) {
+		/* "Sent" at once; a call answered inside its handler is
+		 * freed by rpc_dispatch_buf, after the handler returned. */
+		if (c->srv->on_reply != NULL)
+			c->srv->on_reply(c->srv->on_reply_arg, nng_msg_body(m),
+			                 nng_msg_len(m));
+		nng_msg_free(m);
+		if (was != RPC_DISPATCH)
+			rpc_sent(c);
+		return;
+	}
 	nng_aio_set_msg(c->aio, m);
 	nng_ctx_send(c->ctx, c->aio);
 }
@@ -188,7 +211,8 @@ rpc_fail(rpc_call *c, int err, const char *fmt, ...)
 		/* Not even an error reply fits in memory: drop the call; the
 		 * client's deadline tells it. */
 		c->answered = 1;
-		rpc_sent(c);
+		if (!c->srv->local || c->state != RPC_DISPATCH)
+			rpc_sent(c);
 		return;
 	}
 	rpc_send(c, m);
@@ -214,10 +238,12 @@ rpc_call_pipe(const rpc_call *c)
 	return c->pipe;
 }
 
-/* Loop thread: a request arrived.  Unpacks it, checks the token, finds
- * the method in the service descriptor and calls its handler. */
+/* Loop thread: a request's len bytes at buf arrived on c.  Unpacks them,
+ * checks the token, finds the method in the service descriptor and calls
+ * its handler.  m (may be NULL), which holds buf, is freed once the
+ * envelope is unpacked, before the handler runs. */
 static void
-rpc_dispatch(rpc_call *c, nng_msg *m)
+rpc_dispatch_buf(rpc_call *c, const uint8_t *buf, size_t len, nng_msg *m)
 {
 	rpc_server                       *s = c->srv;
 	const ProtobufCServiceDescriptor *desc = s->service->desc;
@@ -229,9 +255,9 @@ rpc_dispatch(rpc_call *c, nng_msg *m)
 	c->answered = 0;
 	c->method = NULL;
 	memset(&c->who, 0, sizeof(c->who));
-	c->pipe = nng_pipe_id(nng_msg_get_pipe(m));
-	req = troupe__request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
-	nng_msg_free(m);
+	req = troupe__request__unpack(NULL, len, buf);
+	if (m != NULL)
+		nng_msg_free(m);
 	if (req == NULL) {
 		rpc_fail(c, TROUPE_EPROTO,
 		         "malformed request: not a troupe.Request envelope");
@@ -284,7 +310,7 @@ rpc_dispatch(rpc_call *c, nng_msg *m)
 	if (!c->answered) {
 		/* Parked: keep the server receiving without this context. */
 		c->state = RPC_PARKED;
-		if (s->receiving < RPC_MIN_RECEIVERS)
+		if (!s->local && s->receiving < RPC_MIN_RECEIVERS)
 			(void)rpc_call_new(s);
 	}
 done:
@@ -292,6 +318,61 @@ done:
 		protobuf_c_message_free_unpacked(in, NULL);
 	if (req != NULL)
 		troupe__request__free_unpacked(req, NULL);
+	if (s->local && c->answered)
+		rpc_call_free(c);
+}
+
+/* Loop thread: a request arrived on c. */
+static void
+rpc_dispatch(rpc_call *c, nng_msg *m)
+{
+	c->pipe = nng_pipe_id(nng_msg_get_pipe(m));
+	rpc_dispatch_buf(c, nng_msg_body(m), nng_msg_len(m), m);
+}
+
+int
+rpc_server_open_local(const rpc_service *service, const char *token,
+                      void (*on_reply)(void *, const void *, size_t), void *arg,
+                      rpc_server **out)
+{
+	rpc_server *s = NULL;
+	int         rv;
+
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return TROUPE_ENOMEM;
+	uv_mutex_init(&s->gone_mtx);
+	list_init(&s->calls, offsetof(rpc_call, node));
+	s->local = true;
+	s->service = service;
+	s->on_reply = on_reply;
+	s->on_reply_arg = arg;
+	if ((rv = rpc_bind_handlers(s)) != 0)
+		goto fail;
+	if (token != NULL && (s->token = strdup(token)) == NULL) {
+		rv = TROUPE_ENOMEM;
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	rpc_server_close(s);
+	return rv;
+}
+
+int
+rpc_dispatch_bytes(rpc_server *s, uint32_t pipe, const void *buf, size_t len)
+{
+	rpc_call *c;
+
+	assert(s->local);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return TROUPE_ENOMEM;
+	c->srv = s;
+	c->pipe = pipe;
+	list_append(&s->calls, c);
+	rpc_dispatch_buf(c, buf, len, NULL);
+	return 0;
 }
 
 /* Loop thread: the aio of c completed (posted from rpc_aio_cb). */
@@ -592,7 +673,8 @@ rpc_server_close(rpc_server *s)
 	/* Stop every aio first (waits out running callbacks), then close. */
 	for (rpc_call *c = list_first(&s->calls); c != NULL;
 	     c = list_next(&s->calls, c))
-		nng_aio_stop(c->aio);
+		if (c->aio != NULL)
+			nng_aio_stop(c->aio);
 	while (!list_empty(&s->calls))
 		rpc_call_free(list_first(&s->calls));
 	if (nng_socket_id(s->sock) > 0 &&

@@ -93,6 +93,25 @@ int rpc_server_open(uv_loop_t *loop, loopq *q, const rpc_listen_opts *opts,
                     const rpc_service *service, rpc_server **out, char *err,
                     size_t errlen);
 
+/* For the fuzzers (tests/fuzz): a server with no socket, serving service
+ * (not owned; it must outlive the server) to requests handed to
+ * rpc_dispatch_bytes, with token required as rpc_server_open requires it
+ * (NULL: none).  Every answer, now or later, is handed packed (a
+ * troupe.Reply) to on_reply(arg, bytes, len) (may be NULL) on the loop
+ * thread, then dropped.  The caller owns *out (rpc_server_close).
+ * Returns 0 or TROUPE_ENOMEM. */
+int rpc_server_open_local(const rpc_service *service, const char *token,
+                          void (*on_reply)(void *, const void *, size_t),
+                          void *arg, rpc_server **out);
+
+/* Loop thread: handles the len bytes at buf (not kept) as a request that
+ * arrived on connection pipe of the local server s, by the path every
+ * received request takes: envelope unpacked, token checked, method found,
+ * body unpacked, handler called (which answers now or parks the call).
+ * Returns 0 or TROUPE_ENOMEM. */
+int rpc_dispatch_bytes(rpc_server *s, uint32_t pipe, const void *buf,
+                       size_t len);
+
 /* Stops the listener and frees every call, parked or not; callers must
  * forget the calls they parked first.  Accepts NULL. */
 void rpc_server_close(rpc_server *s);
