@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "placeholder.h"
 #include "quote.h"
 #include "troupe/error.h"
 
@@ -72,6 +73,8 @@ quote_command(const char *cmd, const uint8_t *item, size_t n, char **out)
 		slots++;
 	if (slots == 0)
 		return (*out = strdup(cmd)) != NULL ? 0 : TROUPE_ENOMEM;
+	if ((rv = placeholder_check(cmd, NULL, 0)) != 0)
+		return rv == TROUPE_EINVAL ? TROUPE_EPERM : rv;
 	if ((rv = quote_word(item, n, &word)) != 0)
 		return rv;
 	wlen = strlen(word);
