@@ -23,7 +23,7 @@ quote_word(const uint8_t *s, size_t n, char **out)
 	char  *buf, *p;
 
 	*out = NULL;
-	if (memchr(s, '\0', n) != NULL)
+	if (n > 0 && memchr(s, '\0', n) != NULL)
 		return TROUPE_EINVAL;
 	for (size_t i = 0; i < n; i++)
 		safe += quote_safe(s[i]);
