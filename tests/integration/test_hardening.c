@@ -421,8 +421,8 @@ test_outputs_pages_fit(void **state)
 	char       *out, *err;
 
 	h_set_timeout(c, 240000);
-	/* Three of 30 MB, end to end (the page that held a 7.5 MB and a
-	 * 57 MB output at once is test_placement's test_output_pages_fit:
+	/* Three of 30 MB, end to end (the page that held an 8.3 MB and a
+	 * 60 MB output at once is test_placement's test_output_pages_fit:
 	 * in process, it does not need a worker to carry 64 MB). */
 	id = h_map_detach(c, "1\n2\n3\n",
 	                  "--cmd 'head -c 30000000 /dev/zero | tr \"\\0\" "

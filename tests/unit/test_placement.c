@@ -23,7 +23,7 @@
  *   of range is ignored (version and counts unchanged), ReportReply OK
  * - a result reported by a worker that does not hold the attempt is
  *   ignored; the holder's counts
- * - GetOutputs pages of a 7.5 MB and a 57 MB output each fit the
+ * - GetOutputs pages of an 8.3 MB and a 60 MB output each fit the
  *   client's receive limit
  * - a worker whose connection drops mid-item: its items go to the other
  *   worker with attempt 2
@@ -778,9 +778,10 @@ fw_report_big(fw *w, const ref *r, size_t len)
 }
 
 /* Issue 10, defect 6: a GetOutputs page always fits the client's receive
- * limit.  7.5 MB then 57 MB: together over 64 MiB, which one page held
- * when the budget was checked only before adding an item (the client's
- * socket dropped it: no reply).  Now each comes in its own page. */
+ * limit.  8.3 MB (under the 8 MiB page budget) then 60 MB: together over
+ * 64 MiB, which one page held when the budget was checked only before
+ * adding an item (the client's socket dropped it: no reply).  Now each
+ * comes in its own page. */
 static void
 test_output_pages_fit(void **state)
 {
@@ -789,7 +790,7 @@ test_output_pages_fit(void **state)
 	Troupe__PullReply  *p;
 	char                id[32];
 	ref                 got[3];
-	static const size_t sizes[3] = {7500000, 57000000, 1000};
+	static const size_t sizes[3] = {8300000, 60000000, 1000};
 	uint64_t            next = 0;
 	int                 pages = 0;
 
