@@ -70,7 +70,7 @@ cli_connect(const cli_global *g, troupe_client **out)
 	const char *addr = g->addr != NULL ? g->addr : cli_pre_global.addr;
 	const char *tfile =
 	    g->token_file != NULL ? g->token_file : cli_pre_global.token_file;
-	char  def[4096];
+	char  def[4096], why[1024];
 	char *token = NULL;
 	int   rv, code = CLI_EXIT_FAIL;
 
@@ -86,12 +86,8 @@ cli_connect(const cli_global *g, troupe_client **out)
 	}
 	/* Load the token here, not in troupe_client_open, so that a bad
 	 * token file is not reported as an unreachable scheduler. */
-	if ((rv = troupe_token_load(tfile, &token)) != 0) {
-		const char *f =
-		    tfile != NULL ? tfile : getenv("TROUPE_TOKEN_FILE");
-		cli_err(
-		    "cannot read the token file %s: %s", f != NULL ? f : "?",
-		    rv == TROUPE_EINVAL ? "it is empty" : troupe_strerror(rv));
+	if ((rv = troupe_token_read(tfile, &token, why, sizeof(why))) != 0) {
+		cli_err("%s", why);
 		goto fail;
 	}
 	if ((rv = troupe_client_open(addr, token, out)) != 0) {

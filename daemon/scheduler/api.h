@@ -35,6 +35,14 @@ typedef struct api_ctx {
 	list   watchers;
 } api_ctx;
 
+/* The most an environment (an execution's, a task's, an actor
+ * environment's) may hold: entries, and bytes counting a NUL each. */
+#define API_ENV_MAX_ENTRIES 1024
+#define API_ENV_MAX_BYTES   (1 << 20)
+/* An actor environment's most replicas and longest TTL (7 days). */
+#define API_MAX_REPLICAS 100000
+#define API_MAX_TTL_S    (7 * 24 * 3600)
+
 /* api_check.c */
 /* The project a call acts in: its identity's, or "default" for an admin
  * naming none; the project to list (NULL: every one); whether the caller

@@ -13,9 +13,13 @@
 
 #include "api.h"
 #include "names.h"
+#include "placeholder.h"
 #include "troupe/env.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
+
+static int api_check_actor_fields_or_fail(const Troupe__ActorEnv *env,
+                                          rpc_call               *call);
 
 /* Commits now; on failure answers call with the reason and returns it. */
 int
@@ -142,18 +146,54 @@ api_open_exec_or_fail(sched *s, const char *id, rpc_call *call)
 	return e;
 }
 
-/* Checks that each of n entries is KEY=VALUE; else answers call. */
+/* Checks that an environment (what's names it) has at most
+ * API_ENV_MAX_ENTRIES entries of API_ENV_MAX_BYTES in all, each KEY=VALUE;
+ * else answers call. */
 static int
-api_check_env_or_fail(char *const *env, size_t n, rpc_call *call)
+api_check_env_or_fail(const char *what, char *const *env, size_t n,
+                      rpc_call *call)
 {
-	for (size_t i = 0; i < n; i++)
+	size_t bytes = 0;
+
+	if (n > API_ENV_MAX_ENTRIES) {
+		rpc_fail(call, TROUPE_EINVAL,
+		         "%s has %zu environment entries; at most %d are "
+		         "allowed",
+		         what, n, API_ENV_MAX_ENTRIES);
+		return TROUPE_EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
 		if (strchr(env[i], '=') == NULL || env[i][0] == '=') {
 			rpc_fail(call, TROUPE_EINVAL,
 			         "environment entry '%.64s' is not KEY=VALUE",
 			         env[i]);
 			return TROUPE_EINVAL;
 		}
+		bytes += strlen(env[i]) + 1;
+	}
+	if (bytes > API_ENV_MAX_BYTES) {
+		rpc_fail(call, TROUPE_EINVAL,
+		         "%s's environment holds %zu bytes; at most %d are "
+		         "allowed",
+		         what, bytes, API_ENV_MAX_BYTES);
+		return TROUPE_EINVAL;
+	}
 	return 0;
+}
+
+/* Refuses a per-item command whose {} would not be one word (see
+ * placeholder.h); else answers call. */
+static int
+api_check_placeholder_or_fail(const char *cmd, rpc_call *call)
+{
+	char why[512];
+	int  rv = placeholder_check(cmd, why, sizeof(why));
+
+	if (rv == TROUPE_ENOMEM)
+		rpc_fail(call, rv, "out of memory");
+	else if (rv != 0)
+		rpc_fail(call, rv, "%s", why);
+	return rv;
 }
 
 /* Adds the spec's environment to *task's (a registered task's): one
@@ -168,8 +208,7 @@ api_merge_env_or_fail(Troupe__TaskSpec **task, const Troupe__ExecutionSpec *sp,
 	size_t            sizes[2] = {(*task)->n_env, sp->n_env}, n = 0;
 	char            **env = NULL;
 
-	if (api_check_env_or_fail(sets[0], sizes[0], call) != 0 ||
-	    api_check_env_or_fail(sets[1], sizes[1], call) != 0)
+	if (api_check_env_or_fail("the task", sets[0], sizes[0], call) != 0)
 		return TROUPE_EINVAL;
 	if (troupe_env_merge(sets, sizes, 2, &env, &n) != 0) {
 		rpc_fail(call, TROUPE_ENOMEM, "out of memory");
@@ -237,6 +276,12 @@ api_resolve_or_fail(sched *s, const Troupe__ExecutionSpec *sp,
 		         sp->retries);
 		return TROUPE_EINVAL;
 	}
+	/* Bounded before anything is done with it. */
+	if (api_check_env_or_fail("the execution", sp->env, sp->n_env, call) !=
+	        0 ||
+	    (sp->adhoc_actor != NULL &&
+	     api_check_actor_fields_or_fail(sp->adhoc_actor, call) != 0))
+		return TROUPE_EINVAL;
 	if (sp->task[0] != '\0') {
 		if (names_check("task name", sp->task, why, sizeof(why)) != 0) {
 			rpc_fail(call, TROUPE_EINVAL, "%s", why);
@@ -272,7 +317,15 @@ api_resolve_or_fail(sched *s, const Troupe__ExecutionSpec *sp,
 		if (*task == NULL)
 			goto oom;
 	}
-	if (api_check_env_or_fail((*task)->env, (*task)->n_env, call) != 0)
+	/* The merge of the two: what the items get. */
+	if (api_check_env_or_fail("the execution", (*task)->env, (*task)->n_env,
+	                          call) != 0)
+		goto fail;
+	/* Per-item processes get the item in place of {}; replicas read
+	 * items from stdin and never see it. */
+	if (sp->actor[0] == '\0' && sp->adhoc_actor == NULL &&
+	    (*task)->actor[0] == '\0' &&
+	    api_check_placeholder_or_fail((*task)->command, call) != 0)
 		goto fail;
 	return 0;
 oom:
@@ -295,6 +348,8 @@ api_check_lines_or_fail(const exec *e, uint64_t first,
 	    e->env->env->protocol != TROUPE__PROTOCOL__PROTOCOL_LINES)
 		return 0;
 	for (size_t i = 0; i < n; i++)
+		/* An empty item's data may be NULL: memchr must not see
+		 * it. */
 		if (items[i].len > 0 &&
 		    memchr(items[i].data, '\n', items[i].len) != NULL) {
 			rpc_fail(call, TROUPE_EINVAL,
@@ -335,7 +390,41 @@ api_check_task_or_fail(const Troupe__TaskSpec *t, rpc_call *call)
 		rpc_fail(call, TROUPE_EINVAL, "%s", why);
 		return TROUPE_EINVAL;
 	}
+	if (api_check_env_or_fail("the task", t->env, t->n_env, call) != 0)
+		return TROUPE_EINVAL;
+	if (t->actor[0] == '\0' &&
+	    api_check_placeholder_or_fail(t->command, call) != 0)
+		return TROUPE_EINVAL;
 	return 0;
+}
+
+/* The bounds of an actor environment, registered or ad hoc: replicas
+ * 1..API_MAX_REPLICAS, a TTL of at most API_MAX_TTL_S, a protocol this
+ * scheduler knows, a bounded environment.  Else answers call. */
+static int
+api_check_actor_fields_or_fail(const Troupe__ActorEnv *env, rpc_call *call)
+{
+	if (env->replica_count == 0 || env->replica_count > API_MAX_REPLICAS) {
+		rpc_fail(call, TROUPE_EINVAL, "replicas must be 1..%d, not %u",
+		         API_MAX_REPLICAS, env->replica_count);
+		return TROUPE_EINVAL;
+	}
+	if (env->ttl_seconds > API_MAX_TTL_S) {
+		rpc_fail(call, TROUPE_EINVAL,
+		         "an actor's TTL must be at most %d seconds (7 days), "
+		         "not %u",
+		         API_MAX_TTL_S, env->ttl_seconds);
+		return TROUPE_EINVAL;
+	}
+	if (protobuf_c_enum_descriptor_get_value(&troupe__protocol__descriptor,
+	                                         (int)env->protocol) == NULL) {
+		rpc_fail(call, TROUPE_EINVAL,
+		         "unknown actor protocol %d (0 lines, 1 frames)",
+		         (int)env->protocol);
+		return TROUPE_EINVAL;
+	}
+	return api_check_env_or_fail("the actor environment", env->env,
+	                             env->n_env, call);
 }
 
 int
@@ -358,5 +447,5 @@ api_check_actor_or_fail(const Troupe__ActorEnv *env, rpc_call *call)
 		    env->name);
 		return TROUPE_EINVAL;
 	}
-	return 0;
+	return api_check_actor_fields_or_fail(env, call);
 }

@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "troupe/envelope.h"
 #include "troupe/error.h"
 
 /* Longest wait of a WatchExecution, and its default. */
@@ -22,6 +23,9 @@
 /* Largest GetOutputs page: items, and bytes of outputs and errors. */
 #define API_OUTPUTS_MAX   10000
 #define API_OUTPUTS_BYTES (8u << 20)
+/* The most one item may take in a page: the receive limit less room for
+ * the envelope and the page's own fields. */
+#define API_OUTPUTS_ALONE (TROUPE_MAX_MSG - 4096u)
 
 /* A parked WatchExecution. */
 typedef struct watcher {
@@ -382,10 +386,45 @@ api_abort_execution(void *ctx, const void *msg, rpc_call *call)
 	api_ctx                             *a = ctx;
 	sched                               *s = a->s;
 	const Troupe__AbortExecutionRequest *in = msg;
-	exec *e = api_open_exec_or_fail(s, in->id, call);
+	exec                                *e = NULL;
+	Troupe__Execution                   *row = NULL;
+	int                                  rv;
 
-	if (e == NULL)
+	if (api_lookup_or_fail(s, in->id, &e, &row, call) != 0)
 		return;
+	if (row != NULL && !exec_terminal(row->phase)) {
+		/* Unfinished, yet not in memory: the scheduler could not
+		 * load it back (a damaged database).  The operator ends it
+		 * here. */
+		rv = store_end_execution(
+		    s->st, row, TROUPE__PHASE__PHASE_FAILED,
+		    in->reason[0] != '\0' ? in->reason
+		                          : "ended by request: it could not "
+		                            "be loaded",
+		    troupe_now_ms());
+		troupe__execution__free_unpacked(row, NULL);
+		if (rv != 0) {
+			rpc_fail(call, rv, "cannot end execution %s: %s",
+			         in->id, store_errmsg(s->st));
+			return;
+		}
+		log_info("execution %s (not loaded) marked FAILED by request",
+		         in->id);
+		api_reply_execution(s, call, in->id,
+		                    &troupe__abort_execution_reply__descriptor);
+		return;
+	}
+	if (row != NULL) {
+		troupe__execution__free_unpacked(row, NULL);
+		rpc_fail(call, TROUPE_ESTATE, "execution %s already finished",
+		         in->id);
+		return;
+	}
+	if (exec_terminal(e->phase)) {
+		rpc_fail(call, TROUPE_ESTATE, "execution %s already finished",
+		         in->id);
+		return;
+	}
 	sched_abort(s, e, TROUPE__PHASE__PHASE_ABORTED,
 	            in->reason[0] != '\0' ? in->reason : "aborted by request");
 	if (api_commit_or_fail(s, call) != 0)
@@ -432,8 +471,9 @@ api_get_outputs(void *ctx, const void *msg, rpc_call *call)
 		rpc_fail(call, TROUPE_ENOMEM, "out of memory");
 		goto done;
 	}
-	for (n = 0; n < want && bytes < API_OUTPUTS_BYTES; n++) {
+	for (n = 0; n < want; n++) {
 		uint64_t idx = in->start + n;
+		size_t   size;
 
 		if (e != NULL && exec_in_memory(e, idx))
 			exec_item_view(e, idx, &views[n]);
@@ -467,7 +507,22 @@ api_get_outputs(void *ctx, const void *msg, rpc_call *call)
 				views[n] = blank;
 			}
 		}
-		bytes += views[n].output.len + strlen(views[n].error) + 32;
+		/* Its size in the reply (with its tag and length), counted
+		 * before it is added: a page past the client's receive
+		 * limit would never arrive.  The first item always goes,
+		 * when it fits alone. */
+		size = protobuf_c_message_get_packed_size(&views[n].base) + 16;
+		if (n > 0 && bytes + size > API_OUTPUTS_BYTES)
+			break;
+		if (size > API_OUTPUTS_ALONE) {
+			rpc_fail(
+			    call, TROUPE_EFULL,
+			    "the result of item %llu (%zu bytes) is larger "
+			    "than a reply may be",
+			    (unsigned long long)idx, size);
+			goto done;
+		}
+		bytes += size;
 		ps[n] = &views[n];
 	}
 	rep.items = ps;

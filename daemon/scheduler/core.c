@@ -10,6 +10,7 @@
  * item is counted here, whichever worker runs it.
  */
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,8 +282,9 @@ sched_park_pull(sched *s, worker *w, rpc_call *call,
 }
 
 /* Applies one result from w.  A result counts only for the item's
- * current attempt; any other (a late duplicate, a stale attempt of an
- * item that was reassigned, a finished execution's) is ignored. */
+ * current attempt, and only from the worker holding it; any other (a
+ * late duplicate, a stale attempt of an item that was reassigned, a
+ * finished execution's, another worker's forgery) is ignored. */
 static void
 sched_apply_result(sched *s, worker *w, const Troupe__ItemReport *r)
 {
@@ -290,6 +292,12 @@ sched_apply_result(sched *s, worker *w, const Troupe__ItemReport *r)
 
 	if (e == NULL || !exec_attempt_current(e, r->index, r->attempt))
 		return;
+	if (exec_holder(e, r->index, NULL) != w) {
+		log_warn("worker %s reported item %" PRIu64 " of %s, which "
+		         "it does not hold: ignored",
+		         w->name, r->index, r->execution);
+		return;
+	}
 	(void)worker_release(e, r->index);
 	w->items_done++;
 	if (e->env != NULL &&
@@ -571,10 +579,25 @@ sched_load_one(void *arg, int64_t seq, Troupe__Execution *row)
 
 	(void)seq;
 	if (rv != 0) {
-		log_error("cannot load execution %s: %s", row->id,
-		          troupe_strerror(rv));
+		/* Part of it is missing or damaged: it can never run, and
+		 * must not look QUEUED forever.  The others still run. */
+		char msg[512];
+
+		snprintf(msg, sizeof(msg),
+		         "cannot be resumed: the database lacks part of it "
+		         "(%s)",
+		         rv == TROUPE_ENOMEM ? "out of memory"
+		                             : store_errmsg(s->st));
+		log_error("execution %s %s; marking it FAILED", row->id, msg);
+		if (rv != TROUPE_ENOMEM &&
+		    (rv = store_end_execution(s->st, row,
+		                              TROUPE__PHASE__PHASE_FAILED, msg,
+		                              troupe_now_ms())) != 0)
+			log_error("cannot mark execution %s FAILED: %s (end "
+			          "it with `troupe abort %s`)",
+			          row->id, store_errmsg(s->st), row->id);
 		troupe__execution__free_unpacked(row, NULL);
-		return 0; /* the others still run */
+		return 0;
 	}
 	troupe__execution__free_unpacked(row, NULL);
 	if ((e->proj = projects_get(&s->projects, e->spec->project)) == NULL) {
@@ -627,8 +650,8 @@ sched_open(uv_loop_t *loop, const sched_opts *o, sched **out, char *err,
 	uv_timer_init(loop, &s->tick);
 	s->tick.data = s;
 	if ((rv = store_open(o->db_path, &s->st)) != 0) {
-		snprintf(err, errlen, "cannot open database %s: %s", o->db_path,
-		         troupe_strerror(rv));
+		snprintf(err, errlen, "cannot open the database %s: %s",
+		         o->db_path, store_errmsg(NULL));
 		goto fail;
 	}
 	s->act.st = s->st;

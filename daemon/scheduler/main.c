@@ -63,8 +63,9 @@ main_usage(FILE *f)
 	    "Defaults: --home $TROUPE_HOME (or ~/.local/state/troupe), "
 	    "--listen "
 	    "ipc://HOME/api.sock,\n"
-	    "--worker-listen ipc://HOME/worker.sock, --db HOME/troupe.db.  A "
-	    "tcp:// or tls+tcp://\nlistener needs --token-file.\n");
+	    "--worker-listen ipc://HOME/worker.sock, --db HOME/troupe.db.  "
+	    "Every listener\nbut ipc:// (tcp://, tls+tcp://, ws://, "
+	    "abstract://, ...) needs --token-file.\n");
 }
 
 static int
@@ -251,13 +252,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (o.token_file != NULL &&
-	    (rv = troupe_token_load(o.token_file, &token)) != 0) {
-		fprintf(stderr,
-		        "troupe-scheduler: cannot read token file %s: %s\n",
-		        o.token_file, troupe_strerror(rv));
+	    (rv = troupe_token_read(o.token_file, &token, err, sizeof(err))) !=
+	        0) {
+		fprintf(stderr, "troupe-scheduler: %s\n", err);
 		main_opts_free(&o);
 		return 2;
 	}
+	/* Nothing we start needs it. */
+	unsetenv("TROUPE_TOKEN");
 	uv_loop_init(&d.loop);
 	if ((rv = loopq_open(&d.loop, &d.q)) != 0)
 		goto fail;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -25,6 +26,7 @@
 #include "api.pb-c.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
+#include "troupe/home.h"
 #include "troupe/sockclose.h"
 
 /* Calls kept receiving at all times; more are opened while calls are
@@ -88,6 +90,146 @@ rpc_token_ok(const char *want, const char *got)
 		diff |= (unsigned char)want[i] ^
 		        (unsigned char)(i < gn ? got[i] : 0);
 	return diff == 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if none:
+ * no overlong forms, no surrogates, nothing past U+10FFFF. */
+static size_t
+rpc_utf8_seq(const uint8_t *s, size_t n)
+{
+	uint8_t c = s[0];
+	size_t  len;
+	uint8_t lo = 0x80, hi = 0xBF;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF)
+		len = 3;
+	else if (c >= 0xF0 && c <= 0xF4)
+		len = 4;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	/* The second byte's range rules out overlongs and surrogates. */
+	if (c == 0xE0)
+		lo = 0xA0;
+	else if (c == 0xED)
+		hi = 0x9F;
+	else if (c == 0xF0)
+		lo = 0x90;
+	else if (c == 0xF4)
+		hi = 0x8F;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return len;
+}
+
+/* Reads a varint at *p (before end) into *v.  Returns false when it is
+ * cut short or longer than ten bytes. */
+static bool
+rpc_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t r = 0;
+
+	for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		r |= (uint64_t)(b & 0x7F) << shift;
+		if ((b & 0x80) == 0) {
+			*v = r;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Checks every string field of a message of type d encoded in buf (len
+ * bytes), and of the messages inside it, on the wire, before protobuf-c
+ * sees it: protobuf-c checks no UTF-8 and cuts a string at a NUL, so the
+ * scheduler would store, echo and act on what strict clients cannot
+ * parse, or a name other than the one sent.  Returns 0, or
+ * TROUPE_EINVAL with why naming the field (a malformed encoding is left
+ * for the unpack to refuse: 0). */
+static int
+rpc_check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+                  size_t len, int depth, char *why, size_t whylen)
+{
+	const uint8_t *p = buf, *end = buf + len;
+
+	if (depth > 32)
+		return 0; /* no such depth in our protocol; unpack decides */
+	while (p < end) {
+		const ProtobufCFieldDescriptor *f;
+		uint64_t                        key, n;
+		const uint8_t                  *s;
+
+		if (!rpc_varint(&p, end, &key))
+			return 0;
+		switch (key & 7) {
+		case 0:
+			if (!rpc_varint(&p, end, &n))
+				return 0;
+			continue;
+		case 1:
+			if ((size_t)(end - p) < 8)
+				return 0;
+			p += 8;
+			continue;
+		case 5:
+			if ((size_t)(end - p) < 4)
+				return 0;
+			p += 4;
+			continue;
+		case 2: break;
+		default: return 0;
+		}
+		if (!rpc_varint(&p, end, &n) || n > (uint64_t)(end - p))
+			return 0;
+		s = p;
+		p += n;
+		if (key >> 3 > UINT32_MAX)
+			continue;
+		f = protobuf_c_message_descriptor_get_field(
+		    d, (unsigned)(key >> 3));
+		if (f == NULL)
+			continue;
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			if (rpc_check_strings(f->descriptor, s, (size_t)n,
+			                      depth + 1, why, whylen) != 0) {
+				/* Prefix the path: "spec.command". */
+				char inner[256];
+
+				snprintf(inner, sizeof(inner), "%s", why);
+				snprintf(why, whylen, "%s.%s", f->name, inner);
+				return TROUPE_EINVAL;
+			}
+			continue;
+		}
+		if (f->type != PROTOBUF_C_TYPE_STRING)
+			continue;
+		for (size_t i = 0; i < n;) {
+			size_t k = rpc_utf8_seq(s + i, (size_t)n - i);
+
+			if (k == 0) {
+				snprintf(why, whylen, "%s: not valid UTF-8",
+				         f->name);
+				return TROUPE_EINVAL;
+			}
+			if (s[i] == 0) {
+				snprintf(why, whylen, "%s: holds a NUL byte",
+				         f->name);
+				return TROUPE_EINVAL;
+			}
+			i += k;
+		}
+	}
+	return 0;
 }
 
 static void
@@ -205,6 +347,17 @@ rpc_fail(rpc_call *c, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	/* Messages quote the caller's strings cut to a width, maybe inside
+	 * a character: the reply is UTF-8 all the same. */
+	for (size_t i = 0, n = strlen(text); i < n;) {
+		size_t k = rpc_utf8_seq((const uint8_t *)text + i, n - i);
+
+		if (k == 0) {
+			text[i] = '?';
+			k = 1;
+		}
+		i += k;
+	}
 	rpc_audit(c, err, text);
 	if (troupe_envelope_reply(troupe_err_to_code(err), text, NULL, &m) !=
 	    0) {
@@ -250,11 +403,20 @@ rpc_dispatch_buf(rpc_call *c, const uint8_t *buf, size_t len, nng_msg *m)
 	const ProtobufCMethodDescriptor  *md = NULL;
 	Troupe__Request                  *req = NULL;
 	ProtobufCMessage                 *in = NULL;
+	char                              why[512];
 
 	c->state = RPC_DISPATCH;
 	c->answered = 0;
 	c->method = NULL;
 	memset(&c->who, 0, sizeof(c->who));
+	if (rpc_check_strings(&troupe__request__descriptor, buf, len, 0, why,
+	                      sizeof(why)) != 0) {
+		if (m != NULL)
+			nng_msg_free(m);
+		rpc_fail(c, TROUPE_EINVAL,
+		         "malformed request: envelope string field %s", why);
+		goto done;
+	}
 	req = troupe__request__unpack(NULL, len, buf);
 	if (m != NULL)
 		nng_msg_free(m);
@@ -290,6 +452,12 @@ rpc_dispatch_buf(rpc_call *c, const uint8_t *buf, size_t len, nng_msg *m)
 	if (md == NULL) {
 		rpc_fail(c, TROUPE_EUNIMPL, "unknown method '%.64s' of %s",
 		         req->method, desc->name);
+		goto done;
+	}
+	if (rpc_check_strings(md->input, req->body.data, req->body.len, 0, why,
+	                      sizeof(why)) != 0) {
+		rpc_fail(c, TROUPE_EINVAL, "%s: string field %s", md->name,
+		         why);
 		goto done;
 	}
 	in = protobuf_c_message_unpack(md->input, NULL, req->body.len,
@@ -559,11 +727,13 @@ rpc_tls_own(nng_tls_config *tls, const char *cert_path, const char *key_path,
 	return rv;
 }
 
+/* Everything but a file-permissioned ipc:// socket (in any spelling of
+ * its scheme) may be reached by other users: tcp, tls+tcp, ws, abstract
+ * sockets (which have no permissions), schemes nng learns later. */
 static int
 rpc_is_network(const char *url)
 {
-	return strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+", 4) == 0 ||
-	       strncmp(url, "ws", 2) == 0;
+	return !troupe_addr_is_local(url);
 }
 
 /* The handler of each of the descriptor's methods, in its order, into
@@ -623,11 +793,11 @@ rpc_server_open(uv_loop_t *loop, loopq *q, const rpc_listen_opts *o,
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, rpc_pipe_cb, s);
 	if ((rv = nng_listener_create(&s->listener, s->sock, o->url)) != 0)
 		goto nng_fail;
-	if (strncmp(o->url, "ipc://", 6) == 0)
+	if (strncasecmp(o->url, "ipc://", 6) == 0)
 		nng_listener_set_int(s->listener, NNG_OPT_IPC_PERMISSIONS,
 		                     0600);
 	nng_listener_set_size(s->listener, NNG_OPT_RECVMAXSZ, TROUPE_MAX_MSG);
-	if (strncmp(o->url, "tls+", 4) == 0) {
+	if (strncasecmp(o->url, "tls+", 4) == 0) {
 		if (o->tls_cert == NULL || o->tls_key == NULL) {
 			snprintf(err, errlen,
 			         "%s needs --tls-cert and --tls-key", o->url);

@@ -85,7 +85,8 @@ typedef struct rpc_listen_opts {
 /* Opens a listener at opts->url serving service (not owned; it must
  * outlive the server; every method of its descriptor must have a handler,
  * checked under assert).  ipc:// sockets are created owner-only (0600).  A
- * tcp:// or tls+tcp:// url without a token is refused (TROUPE_EPERM), so
+ * url other than ipc:// (in any case: tcp://, TLS+TCP://, abstract://...)
+ * without a token is refused (TROUPE_EPERM), so
  * the scheduler never runs commands for anybody on the network.  On
  * failure err holds one line for a person.  The caller owns *out and
  * frees it with rpc_server_close. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -89,7 +90,7 @@ static const char *const store_sql[STORE_NSTMT] = {
 const uint8_t store_empty[1];
 
 /* Why the last store_open failed, since there is no store to ask then. */
-static _Thread_local char store_open_err[256];
+static _Thread_local char store_open_err[1024];
 
 /* Records the connection's message for rc and returns rc as TROUPE_E*. */
 int
@@ -470,20 +471,100 @@ store_get_one(store *s, sqlite3_stmt *st, const char *key,
 	return rv;
 }
 
+/* An existing database (user_version > 0) must pass SQLite's quick_check
+ * and have every table of the schema; else it is damaged (TROUPE_EIO,
+ * with the first problem as the message).  A new one passes. */
+static int
+store_check(store *s)
+{
+	static const char *const tables[] = {
+	    "executions", "chunks", "tasks", "actors", "result_deltas",
+	};
+	sqlite3_stmt *st = NULL;
+	int           rc, v = 0, rv;
+
+	if ((rv = store_user_version(s, &v)) != 0 || v == 0)
+		return rv;
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail(s, rc);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		rv = store_fail(s, rc);
+	else if (strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+		/* One line: "*** in database main ***\nPage 2: ...". */
+		rv = store_failf(s, TROUPE_EIO, "SQLite's quick_check: %.200s",
+		                 (const char *)sqlite3_column_text(st, 0));
+		for (char *p = s->err; *p != '\0'; p++)
+			if (*p == '\n')
+				*p = ' ';
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rv != 0)
+		return rv;
+	rc = sqlite3_prepare_v2(s->db,
+	                        "SELECT 1 FROM sqlite_master WHERE type = "
+	                        "'table' AND name = ?1",
+	                        -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail(s, rc);
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		if ((unsigned)v < (i < 4 ? 1u : 2u))
+			continue; /* created by a migration still to come */
+		sqlite3_bind_text(st, 1, tables[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		store_done(st);
+		if (rc == SQLITE_DONE) {
+			rv = store_failf(
+			    s, TROUPE_EIO,
+			    "the table %s is missing (schema version "
+			    "%d)",
+			    tables[i], v);
+			break;
+		}
+		if (rc != SQLITE_ROW) {
+			rv = store_fail(s, rc);
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return rv;
+}
+
 int
 store_open(const char *path, store **out)
 {
 	store *s = NULL;
 	int    flags =
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-	int rc;
-	int rv;
+	int         rc;
+	int         rv;
+	bool        damaged = false;
+	struct stat sb, wal;
+	char        walpath[4200];
 
 	store_open_err[0] = '\0';
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(store_open_err, sizeof(store_open_err),
 		         "out of memory");
 		return TROUPE_ENOMEM;
+	}
+	/* A troupe database is never empty (WAL mode writes its header
+	 * first): an empty file where one was is a truncated one, and
+	 * starting on it would drop all history without a word.  (A
+	 * non-empty -wal beside it holds the data; SQLite reads it.) */
+	snprintf(walpath, sizeof(walpath), "%s-wal", path);
+	if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0 &&
+	    !(stat(walpath, &wal) == 0 && wal.st_size > 0)) {
+		rv = store_failf(s, TROUPE_EIO,
+		                 "%s exists but is empty (0 bytes): it was "
+		                 "truncated or replaced, and starting on it "
+		                 "would lose all history.  Restore it from a "
+		                 "backup, or remove it to start with an empty "
+		                 "database",
+		                 path);
+		goto fail;
 	}
 	if ((rc = sqlite3_open_v2(path, &s->db, flags, NULL)) != SQLITE_OK) {
 		if (s->db == NULL)
@@ -495,6 +576,10 @@ store_open(const char *path, store **out)
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
+	if ((rv = store_check(s)) != 0) {
+		damaged = true;
+		goto fail;
+	}
 	if ((rv = store_set_wal(s)) != 0)
 		goto fail;
 	/* FULL: a commit that returned is on disk, which acknowledgements
@@ -515,9 +600,21 @@ store_open(const char *path, store **out)
 	}
 	*out = s;
 	return 0;
-fail:
-	snprintf(store_open_err, sizeof(store_open_err), "%s",
-	         s->has_err ? s->err : troupe_strerror(rv));
+fail : {
+	const char *m = s->has_err ? s->err : troupe_strerror(rv);
+	int ext = s->db != NULL ? sqlite3_extended_errcode(s->db) : SQLITE_OK;
+
+	if ((ext & 0xff) == SQLITE_CORRUPT || (ext & 0xff) == SQLITE_NOTADB)
+		damaged = true;
+	if (damaged)
+		snprintf(store_open_err, sizeof(store_open_err),
+		         "%s is damaged: %s.  The scheduler will not "
+		         "start on it: restore it from a backup, or move "
+		         "it away to start with an empty database",
+		         path, m);
+	else
+		snprintf(store_open_err, sizeof(store_open_err), "%s", m);
+}
 	store_close(s);
 	return rv;
 }

@@ -59,6 +59,12 @@ void store_rollback(store *s);
  * with gaps); a replace keeps it.  TROUPE_EINVAL for an empty id. */
 int store_put_execution(store *s, const Troupe__Execution *ex);
 
+/* Ends an execution that is not in memory (one that could not be loaded
+ * back from a damaged store) in its own transaction: rewrites row with
+ * phase, error why and finished_ms (row itself is not changed). */
+int store_end_execution(store *s, Troupe__Execution *row, Troupe__Phase phase,
+                        const char *why, int64_t now_ms);
+
 /* Loads one execution.  TROUPE_ENOTFOUND if there is none with that id. */
 int store_get_execution(store *s, const char *id, Troupe__Execution **out);
 

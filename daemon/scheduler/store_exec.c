@@ -10,6 +10,25 @@
 #include "troupe/error.h"
 
 int
+store_end_execution(store *s, Troupe__Execution *row, Troupe__Phase phase,
+                    const char *why, int64_t now_ms)
+{
+	Troupe__Execution x = *row;
+	int               rv;
+
+	x.phase = phase;
+	x.error = (char *)why;
+	x.finished_ms = now_ms;
+	x.version = row->version + 1;
+	if ((rv = store_begin(s)) == 0 &&
+	    (rv = store_put_execution(s, &x)) == 0)
+		rv = store_commit(s);
+	if (rv != 0)
+		store_rollback(s);
+	return rv;
+}
+
+int
 store_put_execution(store *s, const Troupe__Execution *ex)
 {
 	sqlite3_stmt *st = s->st[STORE_EXEC_PUT];

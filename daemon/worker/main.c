@@ -70,8 +70,8 @@ static const char main_usage[] =
     "  --label KEY=VALUE   a label for placement (repeatable)\n"
     "  --token-file FILE   the shared token (or TROUPE_TOKEN, "
     "TROUPE_TOKEN_FILE);\n"
-    "                      required for tcp:// and tls+tcp:// "
-    "schedulers\n"
+    "                      required for every scheduler address "
+    "but ipc://\n"
     "  --tls-ca FILE       CA certificates for a tls+tcp:// scheduler\n"
     "  --drain-timeout S   on SIGTERM, how long running items may "
     "finish (30)\n"
@@ -348,15 +348,6 @@ main_conf_free(main_conf *m)
 	}
 }
 
-/* True when the address reaches beyond this host: a token is required. */
-static bool
-main_is_network(const char *url)
-{
-	return strncmp(url, "ipc://", 6) != 0 &&
-	       strncmp(url, "inproc://", 9) != 0 &&
-	       strncmp(url, "abstract://", 11) != 0;
-}
-
 /* Decides whom items run as: *user gets the --run-as user when privileges
  * must be dropped to it (else stays zeroed, *as_user false).  Refuses (one
  * line on stderr, returns 2) a root worker told neither --run-as nor
@@ -514,23 +505,21 @@ main(int argc, char **argv)
 		}
 		m.scheduler = strdup(addr);
 	}
-	if ((rv = troupe_token_load(m.token_file, &token)) != 0) {
-		const char *f = m.token_file != NULL
-		                    ? m.token_file
-		                    : getenv("TROUPE_TOKEN_FILE");
-
-		fprintf(stderr,
-		        "troupe-worker: cannot read the token file %s: %s\n",
-		        f != NULL ? f : "?",
-		        rv == TROUPE_EINVAL ? "it is empty" : strerror(errno));
+	if ((rv = troupe_token_read(m.token_file, &token, err, sizeof(err))) !=
+	    0) {
+		fprintf(stderr, "troupe-worker: %s\n", err);
 		code = 2;
 		goto done;
 	}
+	/* Items and replicas inherit our environment: the token, which
+	 * would let them act as this worker, is not theirs to see. */
+	unsetenv("TROUPE_TOKEN");
+	unsetenv("TROUPE_TOKEN_FILE");
 	if (m.scheduler == NULL) {
 		fprintf(stderr, "troupe-worker: out of memory\n");
 		goto done;
 	}
-	if (main_is_network(m.scheduler) && token == NULL) {
+	if (!troupe_addr_is_local(m.scheduler) && token == NULL) {
 		fprintf(stderr,
 		        "troupe-worker: refusing to connect to %s without a "
 		        "token: give --token-file, TROUPE_TOKEN or "

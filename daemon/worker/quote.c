@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "placeholder.h"
 #include "quote.h"
 #include "troupe/error.h"
 
@@ -22,7 +23,7 @@ quote_word(const uint8_t *s, size_t n, char **out)
 	char  *buf, *p;
 
 	*out = NULL;
-	if (memchr(s, '\0', n) != NULL)
+	if (n > 0 && memchr(s, '\0', n) != NULL)
 		return TROUPE_EINVAL;
 	for (size_t i = 0; i < n; i++)
 		safe += quote_safe(s[i]);
@@ -72,6 +73,8 @@ quote_command(const char *cmd, const uint8_t *item, size_t n, char **out)
 		slots++;
 	if (slots == 0)
 		return (*out = strdup(cmd)) != NULL ? 0 : TROUPE_ENOMEM;
+	if ((rv = placeholder_check(cmd, NULL, 0)) != 0)
+		return rv == TROUPE_EINVAL ? TROUPE_EPERM : rv;
 	if ((rv = quote_word(item, n, &word)) != 0)
 		return rv;
 	wlen = strlen(word);

@@ -24,8 +24,9 @@ int quote_word(const uint8_t *s, size_t n, char **out);
 
 /* Copies cmd with every `{}` replaced by quote_word(item).  A command with
  * no `{}` is copied as is, and the item may then hold anything.  Returns
- * the errors of quote_word (only when cmd holds `{}`).  The caller frees
- * *out. */
+ * TROUPE_EPERM when a `{}` stands where the quoted item would not be one
+ * word (placeholder_check says where), else the errors of quote_word
+ * (only when cmd holds `{}`).  The caller frees *out. */
 int quote_command(const char *cmd, const uint8_t *item, size_t n, char **out);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "child.h"
 #include "log.h"
+#include "placeholder.h"
 #include "quote.h"
 #include "report.h"
 #include "runner.h"
@@ -222,10 +223,15 @@ runner_spawn(runner *r, const Troupe__TaskSpec *task)
 	char      **env = NULL;
 	char       *own[3] = {NULL, NULL, NULL};
 	launch_args args = {0};
-	char        why[256];
+	char        why[512];
 	int         rv;
 
 	rv = quote_command(task->command, r->input, r->input_len, &cmd);
+	if (rv == TROUPE_EPERM) {
+		(void)placeholder_check(task->command, why, sizeof(why));
+		runner_set_reason(r, why, false);
+		return 0;
+	}
 	if (rv == TROUPE_EINVAL) {
 		runner_set_reason(r,
 		                  "the item holds a NUL byte, which {} cannot "

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -181,7 +182,7 @@ wlink_open(uv_loop_t *loop, const char *url, const char *token,
 	nng_dialer_set_size(l->dialer, NNG_OPT_RECVMAXSZ, TROUPE_MAX_MSG);
 	nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMINT, 100);
 	nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMAXT, 2000);
-	if (strncmp(url, "tls+", 4) == 0 &&
+	if (strncasecmp(url, "tls+", 4) == 0 &&
 	    (rv = wlink_tls(l, tls_ca, err, errlen)) != 0)
 		goto fail;
 	/* Non-blocking: a scheduler that is not up yet is retried. */

@@ -119,7 +119,7 @@ test_worker_sigkill_noticed(void **state)
 
 /* An item command whose output names the item and the attempt that ran
  * it, so an output recorded from a stale attempt shows. */
-#define ATTEMPT_CMD "'sleep 1; echo \"{} $TROUPE_ATTEMPT\"'"
+#define ATTEMPT_CMD "'sleep 1; echo {} \"$TROUPE_ATTEMPT\"'"
 
 /* "ITEM ATTEMPT\n", with the attempt the item's record says. */
 static size_t

@@ -16,6 +16,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -158,6 +159,7 @@ test_partition_and_return(void **state)
 	assert_non_null(f = fopen(tokfile, "w"));
 	fprintf(f, "%s\n", token);
 	fclose(f);
+	chmod(tokfile, 0600); /* the daemons refuse a token others can read */
 	/* Our own client finds the token here (the CLI gets --token-file). */
 	setenv("TROUPE_TOKEN", token, 1);
 

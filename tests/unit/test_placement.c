@@ -21,6 +21,10 @@
  *   failure fails the item and the execution
  * - a result with a stale attempt, an unknown execution or an index out
  *   of range is ignored (version and counts unchanged), ReportReply OK
+ * - a result reported by a worker that does not hold the attempt is
+ *   ignored; the holder's counts
+ * - GetOutputs pages of an 8.3 MB and a 60 MB output each fit the
+ *   client's receive limit
  * - a worker whose connection drops mid-item: its items go to the other
  *   worker with attempt 2
  * - DrainWorker: the parked Pull is answered with drain, later Pulls get
@@ -695,6 +699,144 @@ test_stale_results_ignored(void **state)
 	fw_close(&w);
 }
 
+/* Issue 10, defect 3: a result counts only from the worker holding the
+ * attempt.  A second registered worker reporting the first one's item
+ * (with the right execution, index and attempt) changes nothing. */
+static void
+test_report_from_non_holder_ignored(void **state)
+{
+	sfx               *f = *state;
+	fw                 w1, w2;
+	Troupe__PullReply *p;
+	char               id[32];
+	ref                got[2];
+	snap               before, after;
+
+	fw_open(f, &w1, "w1", 1);
+	fw_open(f, &w2, "w2", 1);
+	create_exec(f, 1, NULL, id);
+	p = fw_pull(&w1);
+	assert_int_equal(refs_of(p, got, 2), 1);
+	troupe__pull_reply__free_unpacked(p, NULL);
+	before = get_exec(f, id);
+	assert_int_equal(before.running, 1);
+
+	/* The forgery, succeeded and failed. */
+	assert_int_equal(
+	    fw_report(&w2, got, 1, TROUPE__ITEM_STATE__ITEM_SUCCEEDED), 0);
+	assert_int_equal(
+	    fw_report(&w2, got, 1, TROUPE__ITEM_STATE__ITEM_FAILED), 0);
+	after = get_exec(f, id);
+	assert_int_equal(after.version, before.version);
+	assert_int_equal(after.running, 1);
+	assert_int_equal(after.succeeded, 0);
+	assert_int_equal(after.failed, 0);
+
+	/* The holder's result counts. */
+	assert_int_equal(
+	    fw_report(&w1, got, 1, TROUPE__ITEM_STATE__ITEM_SUCCEEDED), 0);
+	after = get_exec(f, id);
+	assert_int_equal(after.phase, TROUPE__PHASE__PHASE_SUCCEEDED);
+	assert_int_equal(after.succeeded, 1);
+	fw_close(&w1);
+	fw_close(&w2);
+}
+
+/* Reports r as SUCCEEDED with an output of len bytes ('a'). */
+static void
+fw_report_big(fw *w, const ref *r, size_t len)
+{
+	Troupe__ReportRequest req = TROUPE__REPORT_REQUEST__INIT;
+	Troupe__ItemReport    rep = TROUPE__ITEM_REPORT__INIT;
+	Troupe__ItemReport   *ps[1] = {&rep};
+	void                 *out = NULL;
+
+	rep.execution = (char *)r->exec;
+	rep.index = r->index;
+	rep.attempt = r->attempt;
+	rep.state = TROUPE__ITEM_STATE__ITEM_SUCCEEDED;
+	assert_non_null(rep.output.data = malloc(len));
+	memset(rep.output.data, 'a', len);
+	rep.output.len = len;
+	char    why[256] = "";
+	int64_t t0 = troupe_now_ms();
+
+	req.worker_id = w->id;
+	req.results = ps;
+	req.n_results = 1;
+	/* Committing tens of MB on a busy machine takes a while. */
+	sfx_chan_send(&w->call, "Report", NULL, &req.base, 120000);
+	assert_int_equal(sfx_chan_recv(&w->call,
+	                               &troupe__report_reply__descriptor, &out,
+	                               why, sizeof(why)),
+	                 0);
+	print_message("Report of %zu bytes: %lld ms\n", len,
+	              (long long)(troupe_now_ms() - t0));
+	if (out != NULL)
+		protobuf_c_message_free_unpacked(out, NULL);
+	free(rep.output.data);
+}
+
+/* Issue 10, defect 6: a GetOutputs page always fits the client's receive
+ * limit.  8.3 MB (under the 8 MiB page budget) then 60 MB: together over
+ * 64 MiB, which one page held when the budget was checked only before
+ * adding an item (the client's socket dropped it: no reply).  Now each
+ * comes in its own page. */
+static void
+test_output_pages_fit(void **state)
+{
+	sfx                *f = *state;
+	fw                  w;
+	Troupe__PullReply  *p;
+	char                id[32];
+	ref                 got[3];
+	static const size_t sizes[3] = {8300000, 60000000, 1000};
+	uint64_t            next = 0;
+	int                 pages = 0;
+
+	fw_open(f, &w, "w1", 3);
+	create_exec(f, 3, NULL, id);
+	p = fw_pull(&w);
+	assert_int_equal(refs_of(p, got, 3), 3);
+	troupe__pull_reply__free_unpacked(p, NULL);
+	for (int i = 0; i < 3; i++)
+		fw_report_big(&w, &got[i], sizes[got[i].index]);
+	while (next < 3) {
+		Troupe__GetOutputsRequest req =
+		    TROUPE__GET_OUTPUTS_REQUEST__INIT;
+		Troupe__GetOutputsReply *r = NULL;
+		sfx_chan                 c;
+		char                     why[256] = "";
+
+		/* Tens of MB on a busy machine: a long bound.  A page over
+		 * the receive limit never arrives (SFX_NO_REPLY). */
+		req.id = id;
+		req.start = next;
+		sfx_chan_open(&c, f->cli);
+		sfx_chan_send(&c, "GetOutputs", NULL, &req.base, 120000);
+		assert_int_equal(
+		    sfx_chan_recv(&c, &troupe__get_outputs_reply__descriptor,
+		                  (void **)&r, why, sizeof(why)),
+		    0);
+		sfx_chan_close(&c);
+
+		assert_true(protobuf_c_message_get_packed_size(&r->base) <
+		            TROUPE_MAX_MSG - 1024);
+		assert_true(r->n_items > 0);
+		for (size_t i = 0; i < r->n_items; i++) {
+			assert_int_equal(r->items[i]->index, next + i);
+			assert_int_equal(r->items[i]->output.len,
+			                 sizes[next + i]);
+		}
+		next += r->n_items;
+		assert_int_equal(r->next, next);
+		pages++;
+		troupe__get_outputs_reply__free_unpacked(r, NULL);
+	}
+	assert_true(pages >= 2);
+	fw_close(&w);
+}
+
 static void
 test_worker_lost(void **state)
 {
@@ -1097,6 +1239,8 @@ main(void)
 	    PLACE_TEST(test_fairness),
 	    PLACE_TEST(test_retry_attempt),
 	    PLACE_TEST(test_stale_results_ignored),
+	    PLACE_TEST(test_report_from_non_holder_ignored),
+	    PLACE_TEST(test_output_pages_fit),
 	    PLACE_TEST(test_worker_lost),
 	    PLACE_TEST(test_drain),
 	    PLACE_TEST(test_actor_replicas),

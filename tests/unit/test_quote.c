@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "placeholder.h"
 #include "quote.h"
 #include "troupe/error.h"
 #include "skip.h"
@@ -60,18 +62,22 @@ test_plain(void **state)
 	check_roundtrip("dir/file_1.txt");
 }
 
+/* Inside $(( )) quotes mean nothing (sh runs `$(( '$(id)' ))`'s
+ * command substitution): refused, numbers or not; expr takes a word. */
 static void
 test_numbers_in_arithmetic(void **state)
 {
-	char  *cmd = NULL;
+	char  *cmd = (char *)1;
 	char   buf[64];
 	size_t n;
 	FILE  *f;
 
 	assert_int_equal(
 	    quote_command("echo $(( {} * 2 ))", (const uint8_t *)"21", 2, &cmd),
-	    0);
-	assert_string_equal(cmd, "echo $(( 21 * 2 ))");
+	    TROUPE_EPERM);
+	assert_null(cmd);
+	assert_int_equal(
+	    quote_command("expr {} \\* 2", (const uint8_t *)"21", 2, &cmd), 0);
 	f = popen(cmd, "r");
 	assert_non_null(f);
 	n = fread(buf, 1, sizeof(buf), f);
@@ -79,6 +85,94 @@ test_numbers_in_arithmetic(void **state)
 	assert_int_equal(n, 3);
 	assert_memory_equal(buf, "42\n", 3);
 	free(cmd);
+}
+
+/* Issue 10, defect 5: where {} may stand.  Each accepted command is run
+ * with hostile items, which must come out as data and run nothing; each
+ * refused one is refused by quote_command too, with a reason. */
+static void
+test_placeholder_contexts(void **state)
+{
+	static const char *const ok[] = {
+	    "printf '%s\\n' {}",
+	    "printf %s {} # a comment with 'quotes' and \"{\"",
+	    "x={}; printf %s \"$x\"",
+	    "printf %s $(printf %s {})",
+	    "(printf %s {})",
+	    "printf %s pre{}post",
+	    "printf %s {} | cat",
+	    "printf '%s' \"a\" {} '}'",
+	    "cat <<< {} >/dev/null; printf %s {}",
+	    "case {} in *) printf %s {};; esac",
+	    NULL,
+	};
+	static const char *const bad[] = {
+	    "echo \"{}\"",
+	    "echo '{}'",
+	    "sh -c \"echo {}\"",
+	    "sh -c 'echo {}'",
+	    "echo `echo {}`",
+	    "echo $(( {} + 1 ))",
+	    "echo ${x:-{}}",
+	    "echo ${}",
+	    "echo \\{}",
+	    "echo $'{}'",
+	    "echo hi # {}",
+	    "cat <<EOF\n{}\nEOF",
+	    "echo \"$(echo {})\"",
+	    "x=$(case a in a) echo \"{}\";; esac)",
+	    "echo {} '",
+	    "# it's\necho '{}'",
+	    NULL,
+	};
+	static const char *const items[] = {
+	    "$(touch /tmp/troupe-pwned-q)",
+	    "'; touch /tmp/troupe-pwned-q; '",
+	    "\"; touch /tmp/troupe-pwned-q; \"",
+	    "`touch /tmp/troupe-pwned-q`",
+	    "a\ntouch /tmp/troupe-pwned-q\n",
+	    NULL,
+	};
+	char  why[512];
+	char *cmd;
+
+	(void)unlink("/tmp/troupe-pwned-q");
+	for (size_t i = 0; ok[i] != NULL; i++) {
+		if (placeholder_check(ok[i], why, sizeof(why)) != 0)
+			fail_msg("refused: %s: %s", ok[i], why);
+		for (size_t k = 0; items[k] != NULL; k++) {
+			char  buf[4096];
+			FILE *f;
+
+			assert_int_equal(
+			    quote_command(ok[i], (const uint8_t *)items[k],
+			                  strlen(items[k]), &cmd),
+			    0);
+			f = popen(cmd, "r");
+			assert_non_null(f);
+			(void)fread(buf, 1, sizeof(buf), f);
+			(void)pclose(f);
+			free(cmd);
+			if (access("/tmp/troupe-pwned-q", F_OK) == 0)
+				fail_msg("item %s ran as code in: %s", items[k],
+				         ok[i]);
+		}
+	}
+	for (size_t i = 0; bad[i] != NULL; i++) {
+		why[0] = '\0';
+		if (placeholder_check(bad[i], why, sizeof(why)) !=
+		    TROUPE_EINVAL)
+			fail_msg("accepted: %s", bad[i]);
+		print_message("%s -> %s\n", bad[i], why);
+		assert_non_null(strstr(why, "{} at offset"));
+		cmd = (char *)1;
+		assert_int_equal(
+		    quote_command(bad[i], (const uint8_t *)"x", 1, &cmd),
+		    TROUPE_EPERM);
+		assert_null(cmd);
+	}
+	/* No {}: anything goes. */
+	assert_int_equal(placeholder_check("echo '{' \"}\"", NULL, 0), 0);
 }
 
 static void
@@ -176,6 +270,7 @@ main(void)
 	    cmocka_unit_test(test_metachars),
 	    cmocka_unit_test(test_nul_refused),
 	    cmocka_unit_test(test_command_substitution),
+	    cmocka_unit_test(test_placeholder_contexts),
 	};
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
