@@ -118,7 +118,7 @@ test_scheduler_config(void **state)
  * next. */
 #define DRAIN_CMD                                                        \
 	"'if [ \"$TROUPE_ATTEMPT\" = 1 ]; then exec sleep 60; fi; echo " \
-	"\"again {} $TROUPE_ATTEMPT\"'"
+	"again {} \"$TROUPE_ATTEMPT\"'"
 
 static void
 test_drain_timeout(void **state)

@@ -250,7 +250,7 @@ test_timeout_and_missing_command(void **state)
 	id = h_map_detach(c, "b\n",
 	                  "--timeout 1 --retries 1 --cmd '[ "
 	                  "\"$TROUPE_ATTEMPT\" = 1 ] && exec sleep 60; echo "
-	                  "\"{} $TROUPE_ATTEMPT\"'");
+	                  "{} \"$TROUPE_ATTEMPT\"'");
 	assert_int_equal(h_wait_done(c, id, 30000)->phase,
 	                 TROUPE__PHASE__PHASE_SUCCEEDED);
 	assert_int_equal(h_outputs(c, id, &items), 1);

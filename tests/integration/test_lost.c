@@ -350,7 +350,7 @@ test_stale_result_before_new_attempt(void **state)
 	    h_map_detach(c, NULL,
 	                 "--items items --cmd 'if [ $TROUPE_ATTEMPT = 1 ]; "
 	                 "then if [ {} = 2 ]; then sleep 60; else sleep 3; "
-	                 "fi; else sleep 12; fi; echo \"{} $TROUPE_ATTEMPT\"'");
+	                 "fi; else sleep 12; fi; echo {} \"$TROUPE_ATTEMPT\"'");
 	(void)h_wait_exec(c, id, hf_running_at_least, &two, 30000,
 	                  "2 items running on w1");
 	w2 = hf_spawn_worker(c, "w2", 2, NULL);

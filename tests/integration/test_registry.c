@@ -168,7 +168,7 @@ test_task_registry(void **state)
 	                    "--replace)\n");
 	assert_int_equal(h_run(c, NULL, NULL,
 	                       "troupe task register t2 --cmd 'echo "
-	                       "\"$K-{}\"' --env K=v"),
+	                       "$K-{}' --env K=v"),
 	                 0);
 
 	/* list: a row per task; --json one object per task. */

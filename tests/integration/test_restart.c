@@ -208,8 +208,8 @@ test_restart_takes_back_running(void **state)
 
 	assert_int_equal(h_run(c, NULL, NULL, "seq 8 > items; : > runs"), 0);
 	id = h_map_detach(c, NULL,
-	                  "--items items --cmd 'echo \"{} $TROUPE_ATTEMPT\" "
-	                  ">> %s; sleep 6; echo \"o{} $TROUPE_ATTEMPT\"'",
+	                  "--items items --cmd 'echo {} \"$TROUPE_ATTEMPT\" "
+	                  ">> %s; sleep 6; echo o{} \"$TROUPE_ATTEMPT\"'",
 	                  h_quote(c, h_path(c, "runs")));
 	(void)h_wait_exec(c, id, running_all, &eight, 30000, "8 items running");
 	/* Every one started (its line written), so the kill lands while all

@@ -43,7 +43,7 @@ static pid_t tls_pids[4];
 	"mv cert-key.pem key.pem\n"                                   \
 	"(umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \\n' > " \
 	"tls-token)\n"                                                \
-	"echo wrong > bad-token\n"
+	"(umask 077; echo wrong-token-0123456789 > bad-token)\n"
 
 /* Two free TCP ports on 127.0.0.1 (bound at once, so they differ). */
 static void
@@ -192,7 +192,8 @@ test_tls(void **state)
 	/* The API over TLS: the token works, a wrong or no token is
 	 * refused with a message that says so. */
 	assert_int_equal(h_run(c, &out, NULL, "%s troupe list", env), 0);
-	rv = h_run(c, NULL, &err, "%s TROUPE_TOKEN=wrong troupe list", env);
+	rv = h_run(c, NULL, &err,
+	           "%s TROUPE_TOKEN=wrong-token-0123456789 troupe list", env);
 	assert_int_not_equal(rv, 0);
 	h_assert_icontains(err, "wrong token");
 	rv = h_run(c, NULL, &err, "%s TROUPE_TOKEN_FILE= troupe list", env);
