@@ -160,10 +160,14 @@ static int
 rpc_check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
                   size_t len, int depth, char *why, size_t whylen)
 {
-	const uint8_t *p = buf, *end = buf + len;
+	const uint8_t *p, *end;
 
+	if (len == 0)
+		return 0; /* an empty message (its data may be NULL) */
 	if (depth > 32)
 		return 0; /* no such depth in our protocol; unpack decides */
+	p = buf;
+	end = buf + len;
 	while (p < end) {
 		const ProtobufCFieldDescriptor *f;
 		uint64_t                        key, n;
