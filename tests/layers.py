@@ -19,6 +19,7 @@ import sys
 
 # Lowest first.  A file may call only files of a lower layer.
 LAYERS = [
+    ["wirecheck"],                # a request's bytes checked on the wire
     ["store", "names", "rpc"],    # SQLite, name rules, the nng endpoints
     ["store_exec", "store_registry"],  # rows of executions, of names
     ["chunk", "auth", "projects"],  # chunk tiers, tokens, projects' use
