@@ -543,6 +543,53 @@ test_damaged_database(void **state)
 	}
 	assert_int_equal(h_run(c, &out, NULL, "troupe status %s", id), 0);
 	h_assert_icontains(out, "failed");
+
+	/* The same, but the database refuses the FAILED mark at start (a
+	 * trigger stands in for a write that fails): the execution stays
+	 * unfinished and the log names `troupe abort`.  Once writes work
+	 * again, `troupe abort ID` ends it FAILED, and a second abort says
+	 * it has finished. */
+	assert_int_equal(h_kill_scheduler(c, SIGTERM), 0);
+	assert_int_equal(
+	    h_run(c, NULL, NULL,
+	          "rm -f %s-wal %s-shm && cp good.db %s && python3 -c "
+	          "\"import sqlite3, sys; d=sqlite3.connect(sys.argv[1]); "
+	          "d.execute('DELETE FROM chunks WHERE chunk = 1'); "
+	          "d.execute('CREATE TRIGGER hold BEFORE UPDATE ON executions "
+	          "BEGIN SELECT RAISE(ABORT, \\'held\\'); END'); "
+	          "d.commit()\" %s",
+	          db, db, db, db),
+	    0);
+	h_restart_scheduler(c);
+	{
+		Troupe__Execution *e = h_execution(c, id);
+
+		assert_false(h_phase_done(e->phase));
+	}
+	h_assert_contains(h_slurp(c, h_path(c, "h-scheduler.log")),
+	                  "troupe abort");
+	assert_int_equal(
+	    h_run(c, NULL, NULL,
+	          "python3 -c \"import sqlite3, sys; "
+	          "d=sqlite3.connect(sys.argv[1]); "
+	          "d.execute('DROP TRIGGER hold'); d.commit()\" %s",
+	          db),
+	    0);
+	rv = h_run(c, &out, &err, "troupe abort %s", id);
+	if (rv != 0)
+		h_fail(c, "abort of an unloaded execution: exit %d: %s", rv,
+		       err);
+	{
+		Troupe__Execution *e = h_execution(c, id);
+
+		assert_int_equal(e->phase, TROUPE__PHASE__PHASE_FAILED);
+		h_assert_contains(e->error, "troupe abort");
+	}
+	h_assert_contains(h_slurp(c, h_path(c, "h-scheduler.log")),
+	                  "(not loaded) marked FAILED by request");
+	rv = h_run(c, NULL, &err, "troupe abort %s", id);
+	assert_int_equal(rv, 1);
+	h_assert_contains(err, "already finished");
 	h_done(c);
 }
 

@@ -7,7 +7,8 @@
  *    environments; read tokens cannot submit, worker tokens cannot call
  *    the API, submit tokens cannot join as workers, worker tokens can;
  *    revoked and expired tokens stop working;
- *  - a project's --max-running holds across its executions, and a
+ *  - a project's --max-running holds across its executions, its
+ *    --max-replicas bounds its replicas alive, and a
  *    flooding project does not starve another;
  *  - every change is audited in the scheduler's log (token id, project,
  *    role), and no secret ever reaches the log.
@@ -643,6 +644,71 @@ test_quota_max_running(void **state)
 	h_done(c);
 }
 
+/* The distinct lines of out (one pid per line), counted. */
+static int
+distinct_lines(h_cluster *c, char *out)
+{
+	char **lines;
+	int    n = h_split(c, out, &lines), distinct = 0;
+
+	for (int i = 0; i < n; i++) {
+		int seen = 0;
+
+		for (int j = 0; j < i && !seen; j++)
+			seen = strcmp(lines[i], lines[j]) == 0;
+		distinct += !seen;
+	}
+	return distinct;
+}
+
+/* --max-replicas 2 holds for an environment that asks for 4 replicas,
+ * on a worker with room for 4: the map runs on 2 replicas (2 distinct
+ * pids) and `troupe actors` never shows more than 2; the same map in a
+ * project without quota gets more than 2. */
+static void
+test_quota_max_replicas(void **state)
+{
+	h_cluster *c =
+	    h_start(&(h_opts){.workers = 1, .slots = 4, .tcp = true});
+	/* Each replica answers with its own pid, after a pause long enough
+	 * that one replica cannot take every item before others start. */
+	const char *loop = "'while read x; do sleep 0.2; echo $$; done'";
+	char       *out, *err;
+	int         n, rv;
+
+	assert_int_equal(h_run(c, NULL, NULL,
+	                       "troupe project create r --max-replicas 2 && "
+	                       "troupe project create free"),
+	                 0);
+	rv = h_run(c, &out, &err,
+	           "seq 16 | troupe --project r map --replicas 4 --ttl 60 "
+	           "--cmd %s",
+	           loop);
+	if (rv != 0)
+		h_fail(c, "map in project r: exit %d: %s", rv, err);
+	assert_int_equal(h_lines(out), 16);
+	n = distinct_lines(c, out);
+	fprintf(stderr, "project r (--max-replicas 2): %d replicas served\n",
+	        n);
+	assert_in_range(n, 1, 2);
+	assert_int_equal(h_run(c, &out, NULL,
+	                       "troupe --project r actors --json | grep -o "
+	                       "'\"pid\"' | wc -l"),
+	                 0);
+	assert_in_range(atoi(out), 1, 2);
+
+	rv = h_run(c, &out, &err,
+	           "seq 16 | troupe --project free map --replicas 4 --ttl 60 "
+	           "--cmd %s",
+	           loop);
+	if (rv != 0)
+		h_fail(c, "map in project free: exit %d: %s", rv, err);
+	n = distinct_lines(c, out);
+	fprintf(stderr, "project free: %d replicas served\n", n);
+	assert_in_range(n, 3, 4);
+	h_done(c);
+}
+
 /* Fairness between projects: while a floods the cluster with two long
  * maps of 200 slow items, b's 5-item map still runs to the end. */
 static void
@@ -696,7 +762,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    H_TEST(test_roles_and_isolation), H_TEST(test_worker_tokens),
 	    H_TEST(test_registry_isolation),  H_TEST(test_quota_max_running),
-	    H_TEST(test_project_fairness),
+	    H_TEST(test_quota_max_replicas),  H_TEST(test_project_fairness),
 	};
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
