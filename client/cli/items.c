@@ -16,7 +16,9 @@ cli_items_read(FILE *f, cli_items *it)
 	for (;;) {
 		size_t got;
 
-		if (cap - len < 65536) {
+		/* Grow only when full: the read that meets the end finds
+		 * room already, so a small input costs one 64 KiB buffer. */
+		if (len == cap) {
 			size_t ncap = cap == 0 ? 65536 : cap * 2;
 			char  *nbuf = realloc(buf, ncap);
 
