@@ -355,13 +355,14 @@ test_open_creates_schema(void **state)
 {
 	test_state *t = *state;
 
-	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 3);
+	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 4);
 	assert_int_equal(
 	    peek_int(t->path,
 	             "SELECT count(*) FROM sqlite_master WHERE name IN "
 	             "('executions','chunks','tasks','actors',"
-	             "'executions_phase','result_deltas','projects','tokens')"),
-	    8);
+	             "'executions_phase','result_deltas','projects','tokens',"
+	             "'item_logs')"),
+	    9);
 	assert_int_equal(peek_int(t->path, "SELECT journal_mode = 'wal' "
 	                                   "FROM pragma_journal_mode"),
 	                 1);
@@ -380,7 +381,7 @@ test_reopen_keeps_data(void **state)
 	assert_int_equal(store_get_execution(t->s, "e1", &ex), 0);
 	assert_string_equal(ex->id, "e1");
 	troupe__execution__free_unpacked(ex, NULL);
-	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 3);
+	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 4);
 }
 
 /* A database written by a version-1 troupe (no result_deltas) opens,
@@ -397,10 +398,11 @@ test_migrates_v1(void **state)
 	poke(t->path, "DROP TABLE result_deltas");
 	poke(t->path, "DROP TABLE projects");
 	poke(t->path, "DROP TABLE tokens");
+	poke(t->path, "DROP TABLE item_logs");
 	poke(t->path, "UPDATE executions SET project = ''");
 	poke(t->path, "PRAGMA user_version = 1");
 	assert_int_equal(store_open(t->path, &t->s), 0);
-	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 3);
+	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 4);
 	/* v3: executions of before belong to the default project. */
 	assert_int_equal(peek_int(t->path, "SELECT count(*) FROM executions "
 	                                   "WHERE project = 'default'"),
@@ -424,7 +426,7 @@ test_newer_schema_refused(void **state)
 	assert_int_equal(store_open(t->path, &s2), TROUPE_ESTATE);
 	assert_null(s2);
 	assert_non_null(strstr(store_errmsg(NULL), "99"));
-	poke(t->path, "PRAGMA user_version = 3");
+	poke(t->path, "PRAGMA user_version = 4");
 	assert_int_equal(store_open(t->path, &t->s), 0);
 }
 
