@@ -350,6 +350,79 @@ list(store *s, int64_t before, Troupe__Phase phase, const char *project,
 
 /* ---- tests ---- */
 
+/* Per-item logs: collects "item.attempt:data(dropped)" of each row. */
+typedef struct logs_seen {
+	char buf[512];
+	int  stop_after; /* 0: never */
+	int  n;
+} logs_seen;
+
+static int
+logs_cb(void *arg, uint64_t item, uint32_t attempt, const uint8_t *data,
+        size_t len, uint64_t dropped)
+{
+	logs_seen *l = arg;
+	size_t     at = strlen(l->buf);
+
+	snprintf(l->buf + at, sizeof(l->buf) - at, "%llu.%u:%.*s(%llu) ",
+	         (unsigned long long)item, attempt, (int)len,
+	         (const char *)data, (unsigned long long)dropped);
+	return ++l->n == l->stop_after ? 1 : 0;
+}
+
+static const char *
+logs_list(store *s, const char *id, uint64_t item, uint32_t attempt,
+          int64_t only_item, uint32_t only_attempt, int stop_after)
+{
+	static logs_seen l;
+
+	memset(&l, 0, sizeof(l));
+	l.stop_after = stop_after;
+	assert_int_equal(store_list_logs(s, id, item, attempt, only_item,
+	                                 only_attempt, logs_cb, &l),
+	                 0);
+	return l.buf;
+}
+
+/* Logs: one row per (execution, item, attempt), put replaces, listed
+ * in key order from a starting key, filtered by item and attempt; they
+ * survive a reopen. */
+static void
+test_item_logs(void **state)
+{
+	test_state *t = *state;
+
+	assert_int_equal(store_begin(t->s), 0);
+	assert_int_equal(
+	    store_put_log(t->s, "e1", 2, 1, (const uint8_t *)"b1", 2, 0), 0);
+	assert_int_equal(
+	    store_put_log(t->s, "e1", 0, 1, (const uint8_t *)"a1", 2, 7), 0);
+	assert_int_equal(
+	    store_put_log(t->s, "e1", 2, 2, (const uint8_t *)"xx", 2, 0), 0);
+	assert_int_equal(
+	    store_put_log(t->s, "e2", 0, 1, (const uint8_t *)"other", 5, 0), 0);
+	/* A re-sent result writes its row again. */
+	assert_int_equal(
+	    store_put_log(t->s, "e1", 2, 2, (const uint8_t *)"b2", 2, 0), 0);
+	assert_int_equal(store_commit(t->s), 0);
+	store_close(t->s);
+	t->s = NULL;
+	assert_int_equal(store_open(t->path, &t->s), 0);
+	assert_string_equal(logs_list(t->s, "e1", 0, 0, -1, 0, 0),
+	                    "0.1:a1(7) 2.1:b1(0) 2.2:b2(0) ");
+	assert_string_equal(logs_list(t->s, "e1", 2, 2, -1, 0, 0),
+	                    "2.2:b2(0) ");
+	assert_string_equal(logs_list(t->s, "e1", 1, 0, -1, 0, 0),
+	                    "2.1:b1(0) 2.2:b2(0) ");
+	assert_string_equal(logs_list(t->s, "e1", 0, 0, 2, 0, 0),
+	                    "2.1:b1(0) 2.2:b2(0) ");
+	assert_string_equal(logs_list(t->s, "e1", 0, 0, 2, 1, 0), "2.1:b1(0) ");
+	assert_string_equal(logs_list(t->s, "e1", 0, 0, 1, 0, 0), "");
+	assert_string_equal(logs_list(t->s, "e1", 0, 0, -1, 0, 2),
+	                    "0.1:a1(7) 2.1:b1(0) ");
+	assert_string_equal(logs_list(t->s, "nope", 0, 0, -1, 0, 0), "");
+}
+
 static void
 test_open_creates_schema(void **state)
 {
@@ -1012,6 +1085,7 @@ main(void)
 	    T(test_open_creates_schema),
 	    T(test_reopen_keeps_data),
 	    T(test_newer_schema_refused),
+	    T(test_item_logs),
 	    T(test_migrates_v1),
 	    T(test_execution_roundtrip),
 	    T(test_upsert_keeps_seq),
