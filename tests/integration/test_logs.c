@@ -185,8 +185,9 @@ test_paged_logs(void **state)
 }
 
 /* One replica: it says "booting" before its first item, then for each
- * item "serving X" before it answers, and "after X" a while after it
- * answered, before it reads the next one. */
+ * item "serving X" before it answers, and "after X" a second after it
+ * answered (long after the worker took the answer, even under load),
+ * before it reads the next one. */
 static const char actor_py[] =
     "import sys, time\n"
     "sys.stderr.write('booting\\n'); sys.stderr.flush()\n"
@@ -196,7 +197,7 @@ static const char actor_py[] =
     "    l = l.strip()\n"
     "    sys.stderr.write('serving %s\\n' % l); sys.stderr.flush()\n"
     "    print(l.upper(), flush=True)\n"
-    "    time.sleep(0.3)\n"
+    "    time.sleep(1.0)\n"
     "    sys.stderr.write('after %s\\n' % l); sys.stderr.flush()\n";
 
 static void

@@ -23,6 +23,8 @@
  * - a full disk (SQLITE_FULL from a VFS shim) is TROUPE_EFULL, and the
  *   store works again once there is room
  * - 1000 chunk result writes in one commit are fast
+ * - item logs: one row per (execution, item, attempt), put replaces,
+ *   listed in key order from a key, filtered by item and attempt
  */
 #include <ftw.h>
 #include <setjmp.h>
