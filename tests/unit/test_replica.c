@@ -839,6 +839,63 @@ test_stderr_attribution(void **state)
 	tp_free(t);
 }
 
+static void
+tp_noop_idle(uv_idle_t *h)
+{
+}
+
+/* Blocks the loop once, after the poll of its turn, then lets it go. */
+static void
+tp_block_check(uv_check_t *h)
+{
+	uv_idle_t *idle = h->data;
+
+	usleep(2000 * 1000);
+	uv_check_stop(h);
+	uv_idle_stop(idle);
+}
+
+/* What a replica wrote to stderr before it stopped answering counts for
+ * its item even when the item's timeout comes before the loop read
+ * stderr: the log is drained first.  The loop is made to spin (an idle
+ * handle) and then blocked for 2 s right after the turn that wrote the
+ * item, so that when it runs again the timeout (a timer: timers come
+ * before I/O in a turn) fires with the replica's text still in the pipe. */
+static void
+test_stderr_drained_before_timeout(void **state)
+{
+	tp        *t = tp_new(true);
+	uv_idle_t  idle;
+	uv_check_t check;
+
+	tp_start(t, "r-1", "env",
+	         &(tp_env){.cmd =
+	                       "python3 -c 'import sys, time\n"
+	                       "while True:\n"
+	                       "    l = sys.stdin.readline()\n"
+	                       "    if not l: break\n"
+	                       "    if l.strip() == \"stuck\":\n"
+	                       "        sys.stderr.write(\"stuck on it\\n\")\n"
+	                       "        sys.stderr.flush()\n"
+	                       "        time.sleep(60)\n"
+	                       "    print(l.strip(), flush=True)'"});
+	tp_submit(t, "env", 0, "warm", 0);
+	tp_wait_reports(t, 1);
+	tp_assert_ok(t, 0, "warm");
+	uv_idle_init(&t->loop, &idle);
+	uv_check_init(&t->loop, &check);
+	check.data = &idle;
+	uv_idle_start(&idle, tp_noop_idle);
+	uv_check_start(&check, tp_block_check);
+	tp_submit(t, "env", 1, "stuck", 500);
+	tp_wait_reports(t, 2);
+	tp_assert_failed(t, 1, false, "timed out after 500 ms");
+	tp_assert_log(t, 1, "stuck on it\n");
+	uv_close((uv_handle_t *)&idle, NULL);
+	uv_close((uv_handle_t *)&check, NULL);
+	tp_free(t);
+}
+
 /* Items go to the replica with the fewest outstanding: two replicas share
  * four items two and two (each answers with its shell's pid); a replica
  * with items outstanding has no TTL running. */
@@ -1024,6 +1081,7 @@ main(void)
 	    cmocka_unit_test(test_shutdown),
 	    cmocka_unit_test(test_pipelined_in_order),
 	    cmocka_unit_test(test_stderr_attribution),
+	    cmocka_unit_test(test_stderr_drained_before_timeout),
 	    cmocka_unit_test(test_pipelined_spread),
 	    cmocka_unit_test(test_pipelined_timeout_from_current),
 	    cmocka_unit_test(test_pipelined_timeout_second),
