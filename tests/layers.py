@@ -21,7 +21,8 @@ import sys
 LAYERS = [
     ["wirecheck"],                # a request's bytes checked on the wire
     ["store", "names", "rpc"],    # SQLite, name rules, the nng endpoints
-    ["store_exec", "store_registry"],  # rows of executions, of names
+    ["store_exec", "store_registry", "store_logs"],  # rows of executions,
+                                  # of names, of per-item logs
     ["chunk", "auth", "projects"],  # chunk tiers, tokens, projects' use
     ["exec"],                     # the item state machine
     ["exec_store"],               # executions in the store
@@ -29,7 +30,8 @@ LAYERS = [
     ["actors"],                   # environments, replicas, placement
     ["core"],                     # dispatch, flush, timers
     ["api_check"],                # the API's checks and resolution
-    ["api_exec", "api_registry", "api_admin", "link"],  # the handlers
+    ["api_exec", "api_registry", "api_admin", "api_logs", "link"],  # the
+                                  # handlers
     ["api"],                      # the API's method table and hook
 ]
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}

@@ -353,6 +353,55 @@ cli_parse_id(int argc, char **argv, int first, int allow_json, int allow_reason,
 	return 0;
 }
 
+static const cli_flag args_logs_flags[] = {
+    {"item", 1, 1},
+    {"attempt", 1, 2},
+    {NULL, 0, 0},
+};
+
+int
+cli_parse_logs(int argc, char **argv, int first, cli_logs_opts *o, char *err,
+               size_t errlen)
+{
+	cli_argp p;
+	int      id, rv = 0, has_attempt = 0;
+
+	memset(o, 0, sizeof(*o));
+	cli_argp_init(&p, argc, argv, first, &o->g, err, errlen);
+	while ((id = cli_argp_next(&p, args_logs_flags)) != CLI_ARG_END) {
+		switch (id) {
+		case CLI_EUSAGE: return CLI_EUSAGE;
+		case CLI_ARG_HELP: o->help = 1; return 0;
+		case CLI_ARG_POS:
+			if (o->id != NULL)
+				return args_unexpected(&p);
+			o->id = p.val;
+			break;
+		case 1:
+			o->has_item = 1;
+			rv =
+			    cli_parse_u64("item", p.val, &o->item, err, errlen);
+			break;
+		case 2:
+			has_attempt = 1;
+			rv = cli_parse_u32("attempt", p.val, &o->attempt, err,
+			                   errlen);
+			if (rv == 0 && o->attempt == 0)
+				rv = cli_usage_err(err, errlen,
+				                   "--attempt: attempts count "
+				                   "from 1");
+			break;
+		}
+		if (rv != 0)
+			return rv;
+	}
+	if (o->id == NULL || o->id[0] == '\0')
+		return cli_usage_err(err, errlen, "missing the execution ID");
+	if (has_attempt && !o->has_item)
+		return cli_usage_err(err, errlen, "--attempt needs --item");
+	return 0;
+}
+
 static const cli_flag args_list_flags[] = {
     {"json", 0, 1},
     {"phase", 1, 2},

@@ -79,6 +79,10 @@ int cli_usage_err(char *err, size_t errlen, const char *fmt, ...)
 int cli_parse_u32(const char *flag, const char *s, uint32_t *out, char *err,
                   size_t errlen);
 
+/* A decimal integer 0..UINT64_MAX. */
+int cli_parse_u64(const char *flag, const char *s, uint64_t *out, char *err,
+                  size_t errlen);
+
 /* Seconds, fractions allowed ("1.5"), into milliseconds; a positive value
  * below 1 ms becomes 1 ms so that it never reads as "none". */
 int cli_parse_secs_ms(const char *flag, const char *s, uint32_t *ms, char *err,
@@ -279,6 +283,20 @@ int cli_parse_role(const char *flag, const char *s, int *out, char *err,
  * "7d").  At least 1 s, at most UINT32_MAX s.  Returns 0 or CLI_EUSAGE. */
 int cli_parse_duration_s(const char *flag, const char *s, uint32_t *secs,
                          char *err, size_t errlen);
+
+/* `troupe logs ID [--item N] [--attempt K]` (README, "Per-item logs"). */
+typedef struct cli_logs_opts {
+	cli_global  g;
+	int         help;
+	const char *id;
+	int         has_item;
+	uint64_t    item;
+	uint32_t    attempt; /* 0: the item's last */
+} cli_logs_opts;
+
+/* --attempt needs --item and counts from 1.  Returns 0 or CLI_EUSAGE. */
+int cli_parse_logs(int argc, char **argv, int first, cli_logs_opts *o,
+                   char *err, size_t errlen);
 
 /* `troupe up`. */
 typedef struct cli_up_opts {

@@ -80,6 +80,24 @@ cli_parse_u32(const char *flag, const char *s, uint32_t *out, char *err,
 }
 
 int
+cli_parse_u64(const char *flag, const char *s, uint64_t *out, char *err,
+              size_t errlen)
+{
+	unsigned long long v;
+
+	if (!args_all_digits(s))
+		return cli_usage_err(
+		    err, errlen, "--%s: '%s' is not a whole number", flag, s);
+	errno = 0;
+	v = strtoull(s, NULL, 10);
+	if (errno != 0)
+		return cli_usage_err(err, errlen, "--%s: %s is too large", flag,
+		                     s);
+	*out = (uint64_t)v;
+	return 0;
+}
+
+int
 cli_parse_secs_ms(const char *flag, const char *s, uint32_t *ms, char *err,
                   size_t errlen)
 {

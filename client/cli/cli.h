@@ -122,5 +122,6 @@ int cli_cmd_health(int argc, char **argv, int first);
 int cli_cmd_project(int argc, char **argv, int first);
 int cli_cmd_token(int argc, char **argv, int first);
 int cli_cmd_up(int argc, char **argv, int first);
+int cli_cmd_logs(int argc, char **argv, int first);
 
 #endif

@@ -14,6 +14,7 @@ static const char main_help[] =
     "  map           run a command over items (stdin or --items FILE)\n"
     "  status ID     an execution's phase, counts and timings\n"
     "  outputs ID    an execution's outputs, in input order\n"
+    "  logs ID       the stderr of an execution's items, per attempt\n"
     "  watch ID      follow an execution until it ends\n"
     "  abort ID      stop an execution\n"
     "  list          recent executions\n"
@@ -47,6 +48,7 @@ static const struct {
     {"actors", cli_cmd_actors},   {"task", cli_cmd_task},
     {"actor", cli_cmd_actor},     {"health", cli_cmd_health},
     {"project", cli_cmd_project}, {"token", cli_cmd_token},
+    {"logs", cli_cmd_logs},
 };
 
 int

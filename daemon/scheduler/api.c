@@ -41,6 +41,7 @@ static const rpc_method api_methods[] = {
     {"CreateToken", api_create_token, ADMIN, true},
     {"ListTokens", api_list_tokens, ADMIN, false},
     {"RevokeToken", api_revoke_token, ADMIN, true},
+    {"GetLogs", api_get_logs, READ, false},
 };
 
 const rpc_service *

@@ -9,6 +9,7 @@
  *                   abort, outputs
  *   api_registry.c  tasks, actor environments, workers, health
  *   api_admin.c     projects and tokens (admin only)
+ *   api_logs.c      per-item logs (GetLogs)
  *   api_check.c     validation and resolution shared by the handlers;
  *                   each helper that answers the call on failure says so
  *                   in its name (..._or_fail)
@@ -78,6 +79,9 @@ rpc_handler api_create_execution, api_append_items, api_seal_execution,
 /* api_admin.c */
 rpc_handler api_create_project, api_list_projects, api_delete_project,
     api_create_token, api_list_tokens, api_revoke_token;
+
+/* api_logs.c */
+rpc_handler api_get_logs;
 
 /* api_registry.c */
 rpc_handler api_register_task, api_get_task, api_list_tasks, api_delete_task,

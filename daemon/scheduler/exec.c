@@ -105,6 +105,7 @@ exec_free(exec *e)
 	free(e->chunks);
 	free(e->retry);
 	free(e->error);
+	exec_logs_free(e);
 	if (e->spec != NULL)
 		troupe__execution_spec__free_unpacked(e->spec, NULL);
 	if (e->task != NULL)
@@ -347,6 +348,51 @@ exec_fail_attempt(exec *e, uint64_t index, item *it, bool system)
 		exec_set_state(e, index, TROUPE__ITEM_STATE__ITEM_FAILED);
 }
 
+/* Keeps a copy of r's stderr log for the next flush.  Out of memory
+ * loses the log, never the result. */
+static void
+exec_keep_log(exec *e, const Troupe__ItemReport *r)
+{
+	exec_log *l;
+	size_t    len = r->stderr_log.len;
+	uint64_t  dropped = r->stderr_dropped;
+
+	if (len == 0)
+		return;
+	if (len > EXEC_LOG_MAX) {
+		dropped += len - EXEC_LOG_MAX;
+		len = EXEC_LOG_MAX;
+	}
+	if (e->n_logs == e->cap_logs) {
+		size_t    cap = e->cap_logs > 0 ? e->cap_logs * 2 : 8;
+		exec_log *v = realloc(e->logs, cap * sizeof(*v));
+
+		if (v == NULL)
+			return;
+		e->logs = v;
+		e->cap_logs = cap;
+	}
+	l = &e->logs[e->n_logs];
+	if ((l->data = malloc(len)) == NULL)
+		return;
+	memcpy(l->data, r->stderr_log.data, len);
+	l->len = len;
+	l->index = r->index;
+	l->attempt = r->attempt;
+	l->dropped = dropped;
+	e->n_logs++;
+}
+
+void
+exec_logs_free(exec *e)
+{
+	for (size_t i = 0; i < e->n_logs; i++)
+		free(e->logs[i].data);
+	free(e->logs);
+	e->logs = NULL;
+	e->n_logs = e->cap_logs = 0;
+}
+
 void
 exec_record_result(exec *e, const Troupe__ItemReport *r)
 {
@@ -354,6 +400,7 @@ exec_record_result(exec *e, const Troupe__ItemReport *r)
 
 	assert(exec_attempt_current(e, r->index, r->attempt));
 	assert(it->holder == NULL);
+	exec_keep_log(e, r);
 	it->exit_code = r->exit_code;
 	it->started_ms = r->started_ms;
 	it->finished_ms = r->finished_ms;

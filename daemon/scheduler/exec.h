@@ -34,6 +34,21 @@
 struct chunk;
 struct actor_env;
 
+/* The most of an attempt's log the scheduler keeps: the worker's cap
+ * (64 KiB) and room for its "[... N bytes dropped ...]" line.  A longer
+ * one (a worker not keeping the cap) is cut to this. */
+#define EXEC_LOG_MAX ((size_t)(64 << 10) + 256)
+
+/* An attempt's stderr log, recorded with its result and written to the
+ * store by the next flush (README, "Per-item logs"). */
+typedef struct exec_log {
+	uint64_t index;
+	uint32_t attempt;
+	uint64_t dropped;
+	uint8_t *data; /* owned */
+	size_t   len;
+} exec_log;
+
 typedef struct exec {
 	list_node              node; /* core.c's list of active ones */
 	char                   id[32];
@@ -63,6 +78,8 @@ typedef struct exec {
 	bool           dirty;       /* header to write at the next flush */
 	bool           dry;         /* core.c's: no item placeable now */
 	uint64_t       sys_resumed; /* items that were running at restart */
+	exec_log      *logs;        /* recorded since the last commit */
+	size_t         n_logs, cap_logs;
 } exec;
 
 bool exec_terminal(Troupe__Phase p);
@@ -110,7 +127,8 @@ bool exec_attempt_current(exec *e, uint64_t index, uint32_t attempt);
 bool exec_reclaim(exec *e, uint64_t index, uint32_t attempt);
 /* Records r, the result of item index's current attempt (whose holder was
  * released): SUCCEEDED, or a failure charged to the user's retries or to
- * the system's, the item going back to PENDING while a budget lasts. */
+ * the system's, the item going back to PENDING while a budget lasts.  Its
+ * stderr log, if any, waits in e->logs for the next flush. */
 void exec_record_result(exec *e, const Troupe__ItemReport *r);
 /* Item index's current attempt was lost (its worker went away): a system
  * failure with why as the error. */
@@ -135,10 +153,14 @@ bool exec_check_done(exec *e, char *why, size_t len);
 void exec_abort(exec *e, Troupe__Phase phase, const char *why);
 
 /* exec_store.c: executions in the store. */
-/* Writes e's dirty header and chunks into the open transaction. */
+/* Writes e's dirty header and chunks, and the logs recorded since the
+ * last commit, into the open transaction. */
 int exec_write(store *st, exec *e);
 /* After the commit that held exec_write's rows. */
 void exec_clean(exec *e);
+/* Frees the logs waiting in e->logs (exec_clean, after their commit, and
+ * exec_free). */
+void exec_logs_free(exec *e);
 /* Reads an unfinished execution back from its row (st's) at start-up into
  * *out, the caller's: items that were RUNNING are PENDING again with a
  * system failure charged (a worker may still reclaim them). */

@@ -34,6 +34,15 @@ exec_write(store *st, exec *e)
 		if ((rv = chunk_write(e->chunks[k], st, e->id, k,
 		                      e->error != NULL ? e->error : "")) != 0)
 			return rv;
+	/* One row per attempt that wrote stderr; kept until the commit,
+	 * so a failed one writes them again (README, "Per-item logs"). */
+	for (size_t i = 0; i < e->n_logs; i++) {
+		const exec_log *l = &e->logs[i];
+
+		if ((rv = store_put_log(st, e->id, l->index, l->attempt,
+		                        l->data, l->len, l->dropped)) != 0)
+			return rv;
+	}
 	return 0;
 }
 
@@ -48,6 +57,7 @@ void
 exec_clean(exec *e)
 {
 	e->dirty = false;
+	exec_logs_free(e);
 	for (uint32_t k = 0; k < e->n_chunks; k++)
 		chunk_clean(e->chunks[k],
 		            (uint64_t)k * STORE_CHUNK_ITEMS < e->cursor,

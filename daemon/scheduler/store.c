@@ -85,6 +85,16 @@ static const char *const store_sql[STORE_NSTMT] = {
     [STORE_TOKEN_GET] = "SELECT body FROM tokens WHERE id = ?1",
     [STORE_TOKEN_LIST] = "SELECT 0, body FROM tokens ORDER BY id",
     [STORE_TOKEN_DELETE] = "DELETE FROM tokens WHERE id = ?1",
+    /* Per-item logs (store_logs.c): ?2 item, ?3 attempt; the listing
+     * starts at (?2, ?3), ?4 only that item (NULL: any), ?5 only that
+     * attempt (0: any). */
+    [STORE_LOG_PUT] = "INSERT OR REPLACE INTO item_logs(exec_id, item, "
+                      "attempt, dropped, data) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [STORE_LOG_LIST] =
+        "SELECT item, attempt, dropped, data FROM item_logs "
+        "WHERE exec_id = ?1 AND (item, attempt) >= (?2, ?3) "
+        "AND (?4 IS NULL OR item = ?4) AND (?5 = 0 OR attempt = ?5) "
+        "ORDER BY item, attempt",
 };
 
 const uint8_t store_empty[1];
@@ -362,10 +372,27 @@ store_migrate_v3(store *s)
 	       "UPDATE executions SET project = 'default' WHERE project = '';");
 }
 
+/* v4: per-item logs (README, "Per-item logs"): each attempt's stderr,
+ * one row per attempt that wrote any.  A rowid table, not WITHOUT ROWID:
+ * its rows are large (up to 64 KiB). */
+static int
+store_migrate_v4(store *s)
+{
+	return store_exec_sql(
+	    s, "CREATE TABLE item_logs("
+	       " exec_id TEXT NOT NULL,"
+	       " item INTEGER NOT NULL,"
+	       " attempt INTEGER NOT NULL,"
+	       " dropped INTEGER NOT NULL /* bytes cut from the middle */,"
+	       " data BLOB NOT NULL,"
+	       " PRIMARY KEY(exec_id, item, attempt));");
+}
+
 static int (*const store_migrations[])(store *) = {
     store_migrate_v1,
     store_migrate_v2,
     store_migrate_v3,
+    store_migrate_v4,
 };
 #define STORE_VERSION \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -478,10 +505,13 @@ static int
 store_check(store *s)
 {
 	static const char *const tables[] = {
-	    "executions", "chunks", "tasks", "actors", "result_deltas",
+	    "executions", "chunks",        "tasks",
+	    "actors",     "result_deltas", "item_logs",
 	};
-	sqlite3_stmt *st = NULL;
-	int           rc, v = 0, rv;
+	/* The schema version that created each. */
+	static const int since[] = {1, 1, 1, 1, 2, 4};
+	sqlite3_stmt    *st = NULL;
+	int              rc, v = 0, rv;
 
 	if ((rv = store_user_version(s, &v)) != 0 || v == 0)
 		return rv;
@@ -510,7 +540,7 @@ store_check(store *s)
 	if (rc != SQLITE_OK)
 		return store_fail(s, rc);
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
-		if ((unsigned)v < (i < 4 ? 1u : 2u))
+		if (v < since[i])
 			continue; /* created by a migration still to come */
 		sqlite3_bind_text(st, 1, tables[i], -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);

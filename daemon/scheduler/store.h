@@ -112,6 +112,23 @@ int store_get_deltas(store *s, const char *id, uint32_t chunk,
 int store_get_chunk(store *s, const char *id, uint32_t chunk,
                     Troupe__ChunkInputs **in, Troupe__ChunkResults **res);
 
+/* Per-item logs (store_logs.c; README, "Per-item logs"): the stderr of
+ * one attempt of one item, at most a row per (id, item, attempt); put
+ * replaces the row (a re-sent result writes the same one again).  list
+ * calls cb with each row of execution id from (item, attempt) >=
+ * (from_item, from_attempt) on, by item then attempt, only item
+ * only_item when only_item >= 0, only attempt only_attempt when > 0.
+ * data lives only during the call, and cb must not use the store; cb
+ * returns 0 to go on, > 0 to stop (list then returns 0), < 0 to fail
+ * with it. */
+typedef int (*store_log_cb)(void *arg, uint64_t item, uint32_t attempt,
+                            const uint8_t *data, size_t len, uint64_t dropped);
+int store_put_log(store *s, const char *id, uint64_t item, uint32_t attempt,
+                  const uint8_t *data, size_t len, uint64_t dropped);
+int store_list_logs(store *s, const char *id, uint64_t from_item,
+                    uint32_t from_attempt, int64_t only_item,
+                    uint32_t only_attempt, store_log_cb cb, void *arg);
+
 /* The project of rows that name none (before projects existed). */
 #define STORE_DEFAULT_PROJECT "default"
 

@@ -3,9 +3,11 @@
  *
  * Threading: everything runs on the loop thread that owns the child.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "child.h"
 
@@ -241,6 +243,33 @@ child_err_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	child_tail_add(c, buf->base, (size_t)n);
+	if (c->on_err != NULL)
+		c->on_err(c->owner, buf->base, (size_t)n);
+}
+
+void
+child_err_drain(child *c)
+{
+	uv_os_fd_t fd;
+	ssize_t    n;
+
+	/* libuv's pipes are non-blocking: read() takes what is there and
+	 * says EAGAIN after; libuv's own next read then finds EAGAIN too,
+	 * or EOF, which it handles as ever.  Bounded, so a process that
+	 * writes stderr without pause cannot hold the loop. */
+	if (c->err_done || c->finishing ||
+	    uv_fileno((const uv_handle_t *)&c->err, &fd) != 0)
+		return;
+	for (int i = 0; i < 64; i++) {
+		n = read(fd, c->scratch, sizeof(c->scratch));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		child_tail_add(c, c->scratch, (size_t)n);
+		if (c->on_err != NULL)
+			c->on_err(c->owner, c->scratch, (size_t)n);
+	}
 }
 
 void

@@ -31,6 +31,8 @@
 
 /* Called with the owner given to child_init. */
 typedef void (*child_fn)(void *owner);
+/* Bytes the child wrote to stderr, as they are read (the owner's log). */
+typedef void (*child_err_fn)(void *owner, const char *p, size_t n);
 
 typedef struct child {
 	uv_process_t proc;
@@ -62,6 +64,8 @@ typedef struct child {
 	bool     out_done;
 	bool     err_done;
 	bool     finishing;
+
+	child_err_fn on_err; /* the owner's, set after child_init; or NULL */
 } child;
 
 /* Initialises c's pipes, timer and idle handle on loop (c must be zeroed). From
@@ -101,6 +105,13 @@ void child_close_in(child *c);
 
 /* Closes every handle; on_closed follows the last close.  Idempotent. */
 void child_finish(child *c);
+
+/* Reads, without waiting, whatever stderr holds now (as if libuv had
+ * read it: the tail and on_err get it).  An owner about to close an
+ * item's account calls it first, so that what the process wrote to
+ * stderr before it answered on stdout counts for that item: the two
+ * pipes are read in no particular order. */
+void child_err_drain(child *c);
 
 /* Appends n bytes to the stderr tail, as if the child wrote them. */
 void child_tail_add(child *c, const char *p, size_t n);

@@ -215,13 +215,20 @@ static size_t
 pool_rep_room(const pool_rep *r)
 {
 	uint32_t max = r->env->env->max_items;
-	size_t   out, room;
+	size_t   out, room, depth;
 
 	if (r->proc == NULL || r->stop_wanted || r->recycle || r->stop_after ||
 	    replica_stopping(r->proc))
 		return 0;
 	out = replica_outstanding(r->proc);
-	room = out < POOL_PIPELINE ? POOL_PIPELINE - out : 0;
+	/* One at a time for its first two items, and for good once it has
+	 * written stderr while working on an item after its first (what it
+	 * writes during the first may be boot text): then each item's log
+	 * holds only its own text (README, "Per-item logs"). */
+	depth = replica_served(r->proc) < 2 || replica_logs_while_busy(r->proc)
+	            ? 1
+	            : POOL_PIPELINE;
+	room = out < depth ? depth - out : 0;
 	if (max > 0) {
 		uint64_t used = replica_served(r->proc) + out;
 		uint64_t left = used < max ? max - used : 0;

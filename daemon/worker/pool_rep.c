@@ -149,6 +149,12 @@ pool_on_answer(void *arg, replica *proc, void *tag, const replica_result *res)
 		    rep->finished_ms - (int64_t)res->ran_ms > rep->started_ms)
 			rep->started_ms =
 			    rep->finished_ms - (int64_t)res->ran_ms;
+		if (res->log_len > 0 &&
+		    (rep->stderr_log.data = malloc(res->log_len)) != NULL) {
+			memcpy(rep->stderr_log.data, res->log, res->log_len);
+			rep->stderr_log.len = res->log_len;
+			rep->stderr_dropped = res->log_dropped;
+		}
 		if (res->ok) {
 			rep->state = TROUPE__ITEM_STATE__ITEM_SUCCEEDED;
 			if (res->len > 0 &&

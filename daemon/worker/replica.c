@@ -33,6 +33,12 @@ replica_stderr_tail(const replica *r, char *buf, size_t len)
 	return child_tail(&r->c, buf, len);
 }
 
+bool
+replica_logs_while_busy(const replica *r)
+{
+	return r->err_busy;
+}
+
 Troupe__ReplicaState
 replica_state(const replica *r)
 {
@@ -122,6 +128,33 @@ replica_id(const replica *r)
 	return r->id;
 }
 
+/* Logs. */
+
+static void
+replica_err(void *owner, const char *p, size_t n)
+{
+	replica *r = owner;
+
+	logcap_add(&r->log, p, n);
+	/* While its first item is current, stderr may be boot text only;
+	 * from the second on it is about items. */
+	if (r->q_len > 0 && r->served > 0)
+		r->err_busy = true;
+}
+
+void
+replica_take_log(replica *r, replica_result *res, uint8_t **own)
+{
+	size_t len = 0;
+
+	child_err_drain(&r->c);
+	*own = NULL;
+	if (logcap_take(&r->log, own, &len, &res->log_dropped) != 0)
+		return;
+	res->log = *own;
+	res->log_len = len;
+}
+
 /* Ending. */
 
 uint64_t
@@ -140,6 +173,7 @@ replica_answer_gone(replica *r)
 	replica_result res = {0};
 	char           how[64], tail[CHILD_STDERR_TAIL];
 	char          *msg = NULL, *behind = NULL;
+	uint8_t       *log = NULL;
 
 	if (r->q_len == 0)
 		return;
@@ -172,9 +206,11 @@ replica_answer_gone(replica *r)
 		replica_slot s = replica_slot_shift(r);
 
 		res.ran_ms = replica_ran(r);
+		replica_take_log(r, &res, &log);
 		if (s.tag != NULL)
 			r->answered(r->arg, r, s.tag, &res);
 	}
+	free(log);
 	free(behind);
 	free(msg);
 }
@@ -196,6 +232,7 @@ replica_closed(void *owner)
 	free(r->inbuf);
 	free(r->fail_why);
 	free(r->id);
+	logcap_clear(&r->log);
 	free(r);
 }
 
@@ -281,13 +318,16 @@ replica_broken(replica *r, const char *why, bool user)
 	replica_result res = {0};
 
 	if (r->q_len > 0 && user) {
-		void *tag = replica_slot_at(r, 0)->tag;
+		void    *tag = replica_slot_at(r, 0)->tag;
+		uint8_t *log = NULL;
 
 		res.ran_ms = replica_ran(r);
+		replica_take_log(r, &res, &log);
 		replica_kill(r, NULL, true); /* clears the tag */
 		res.error = why;
 		if (tag != NULL)
 			r->answered(r->arg, r, tag, &res);
+		free(log);
 		return;
 	}
 	if (!r->stopping && !r->c.exited) {
@@ -437,6 +477,7 @@ replica_start(uv_loop_t *loop, const replica_conf *c,
 	child_init(&r->c, loop, r,
 	           c->exit_grace_ms > 0 ? c->exit_grace_ms : 1000, replica_exit,
 	           replica_closed);
+	r->c.on_err = replica_err;
 	if (replica_spawn(r, c) != 0) {
 		static const char oom[] = "cannot start the replica: out of "
 		                          "memory";

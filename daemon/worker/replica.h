@@ -16,7 +16,11 @@
  * answers are matched to them in order (frames also check the seq).  The
  * first item outstanding is the current one: the process is working on it.
  * It keeps the last CHILD_STDERR_TAIL bytes of its stderr for messages
- * (child.h: the process, its pipes and its end, shared with runner.h).
+ * (child.h: the process, its pipes and its end, shared with runner.h),
+ * and each item's log (replica_result.log): the stderr read while the
+ * item was current, after what was read while the replica was idle
+ * before it (boot, between items), stderr being drained just before each
+ * answer is taken.
  *
  * Its own timers: an item's timeout, counted from when the item became
  * the current one (the previous answer came, or it was sent with nothing
@@ -72,6 +76,13 @@ typedef struct replica_result {
 	bool           system_failure; /* !ok: the replica died, not the item */
 	int            exit_code;      /* died: exit status or -signal */
 	uint64_t       ran_ms;         /* !unstarted: since it became current */
+	/* !unstarted: the item's stderr log (README, "Per-item logs"): what
+	 * the process wrote while the item was current, after what it wrote
+	 * idle before (booting, between items); capped as logcap.h says,
+	 * dropped bytes in log_dropped.  log may be NULL (nothing). */
+	const uint8_t *log;
+	size_t         log_len;
+	uint64_t       log_dropped;
 } replica_result;
 
 /* An item given by replica_send ended; tag is the one it was sent with,
@@ -161,6 +172,14 @@ void replica_describe_exit(const replica *r, char *buf, size_t len);
 /* Copies the stderr tail (valid UTF-8 not guaranteed) into buf, at most
  * len - 1 bytes, NUL-terminated; returns its length. */
 size_t replica_stderr_tail(const replica *r, char *buf, size_t len);
+
+/* Whether the process has written to stderr while it had an item, from
+ * its second item on (during the first it may still be booting): its
+ * owner then gives it one item at a time, so that what it writes can be
+ * told apart item by item (stdout and stderr are two pipes, read in no
+ * set order: with items written ahead, text about the next item could be
+ * read before the answer to the current one). */
+bool replica_logs_while_busy(const replica *r);
 
 /* The replica id it was started with. */
 const char *replica_id(const replica *r);

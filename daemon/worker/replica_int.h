@@ -39,6 +39,7 @@
 #include <uv.h>
 
 #include "child.h"
+#include "logcap.h"
 #include "replica.h"
 #include "troupe/error.h"
 
@@ -85,6 +86,10 @@ struct replica {
 	bool     requested; /* we stopped or killed it */
 	bool     expired;   /* its TTL stopped it */
 	char    *fail_why;  /* an item in hand fails with this */
+	/* stderr since the last item's account closed: the current item's
+	 * log, or (idle) the next one's. */
+	logcap log;
+	bool   err_busy; /* it wrote stderr while it had an item */
 };
 
 /* The ring of slots: the items outstanding, oldest (the current one)
@@ -150,6 +155,11 @@ void replica_current(replica *r);
  * at once as the item's failure when user, else at the exit as the
  * replica's death; the items behind it come back unstarted at the exit. */
 void replica_broken(replica *r, const char *why, bool user);
+
+/* Closes the current item's log into res (child_err_drain first, so
+ * what the process wrote before answering counts); *own receives the
+ * buffer res points to, for the caller to free after the answer. */
+void replica_take_log(replica *r, replica_result *res, uint8_t **own);
 
 /* replica_io.c: the stdout read callbacks (child_read_start). */
 void replica_out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);

@@ -32,13 +32,19 @@
 static bool
 replica_answer_current(replica *r, replica_result *res)
 {
-	replica_slot s = replica_slot_shift(r);
+	replica_slot s;
+	uint8_t     *log = NULL;
 
+	/* Before the slot goes: what stderr holds now was written while
+	 * this item was current (or idle before it). */
+	replica_take_log(r, res, &log);
+	s = replica_slot_shift(r);
 	res->replied = true;
 	res->ran_ms = replica_ran(r);
 	r->served++;
 	replica_current(r);
 	r->answered(r->arg, r, s.tag, res);
+	free(log);
 	return !r->stopping && !r->c.exited;
 }
 

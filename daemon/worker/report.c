@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "logcap.h"
 #include "report.h"
 #include "troupe/error.h"
 
@@ -35,6 +36,7 @@ report_free(Troupe__ItemReport *rep)
 	free(rep->execution);
 	free(rep->error);
 	free(rep->output.data);
+	free(rep->stderr_log.data);
 	free(rep);
 }
 
@@ -141,4 +143,19 @@ report_system_failure(Troupe__ItemReport *rep, const char *fmt, ...)
 	rv = report_vset(rep, fmt, ap);
 	va_end(ap);
 	return rv;
+}
+
+void
+report_take_log(Troupe__ItemReport *rep, logcap *l)
+{
+	uint8_t *data = NULL;
+	size_t   len = 0;
+	uint64_t dropped = 0;
+
+	if (logcap_take(l, &data, &len, &dropped) != 0)
+		return;
+	free(rep->stderr_log.data);
+	rep->stderr_log.data = data;
+	rep->stderr_log.len = len;
+	rep->stderr_dropped = dropped;
 }

@@ -39,4 +39,10 @@ int report_errorf(Troupe__ItemReport *rep, const char *fmt, ...)
 int report_system_failure(Troupe__ItemReport *rep, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Moves the attempt's stderr log from l (logcap.h) into rep (empty when
+ * nothing was written); l is emptied.  Out of memory loses the log, not
+ * the report. */
+struct logcap;
+void report_take_log(Troupe__ItemReport *rep, struct logcap *l);
+
 #endif

@@ -15,6 +15,7 @@
 
 #include "child.h"
 #include "log.h"
+#include "logcap.h"
 #include "placeholder.h"
 #include "quote.h"
 #include "report.h"
@@ -40,6 +41,8 @@ struct runner {
 	size_t   out_len;
 	size_t   out_cap;
 	size_t   max_output;
+
+	logcap log; /* the attempt's stderr (README, "Per-item logs") */
 
 	bool  failed; /* a reason was given */
 	bool  system_failure;
@@ -85,6 +88,7 @@ runner_build_report(runner *r)
 
 	rep->finished_ms = troupe_now_ms();
 	rep->exit_code = child_exit_code(c);
+	report_take_log(rep, &r->log);
 	rep->system_failure = r->system_failure;
 	if (!r->failed && c->spawned && c->exit_status == 0 &&
 	    c->term_signal == 0) {
@@ -130,7 +134,16 @@ runner_closed(void *owner)
 	free(r->outbuf);
 	free(r->input);
 	free(r->reason);
+	logcap_clear(&r->log);
 	free(r);
+}
+
+static void
+runner_err(void *owner, const char *p, size_t n)
+{
+	runner *r = owner;
+
+	logcap_add(&r->log, p, n);
 }
 
 static void
@@ -320,6 +333,7 @@ runner_start(uv_loop_t *loop, const runner_opts *opts,
 		memcpy(r->input, item->input.data, r->input_len);
 	/* Past this point every failure goes through done. */
 	child_init(&r->c, loop, r, grace_ms, NULL, runner_closed);
+	r->c.on_err = runner_err;
 	r->wreq.data = r;
 	if ((rv = runner_spawn(r, task)) != 0)
 		runner_set_reason(r, "out of memory starting the command",

@@ -2,7 +2,8 @@
  * The per-item process runner (docs/design.md, "How a task process talks"):
  * one `/bin/sh -c CMD` per item, `{}` replaced by the shell-quoted item,
  * the item's bytes on stdin, stdout as the output, the tail of stderr as
- * the error, TROUPE_EXECUTION/TROUPE_ITEM/TROUPE_ATTEMPT in the
+ * the error and the whole of it, capped (logcap.h), as the attempt's log
+ * (ItemReport.stderr_log), TROUPE_EXECUTION/TROUPE_ITEM/TROUPE_ATTEMPT in the
  * environment.  Each process is the leader of a new session, so a timeout
  * or a kill reaches everything it started; under troupe-shim (launch.h) it
  * also dies with the worker.

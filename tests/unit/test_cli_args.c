@@ -428,6 +428,54 @@ cl_set(const char *first, ...)
 	return n;
 }
 
+/* `troupe logs ID [--item N] [--attempt K]`. */
+static void
+test_logs_args(void **state)
+{
+	cli_logs_opts o;
+	char          err[256];
+	int           n;
+
+	(void)state;
+	n = cl_set("logs", "ex-1", NULL);
+	assert_int_equal(cli_parse_logs(n, cl, 2, &o, err, sizeof(err)), 0);
+	assert_string_equal(o.id, "ex-1");
+	assert_false(o.has_item);
+	n = cl_set("logs", "--item", "18446744073709551615", "ex-1",
+	           "--attempt", "2", NULL);
+	assert_int_equal(cli_parse_logs(n, cl, 2, &o, err, sizeof(err)), 0);
+	assert_true(o.has_item);
+	assert_true(o.item == UINT64_MAX);
+	assert_int_equal(o.attempt, 2);
+	n = cl_set("logs", "ex-1", "--item=0", NULL);
+	assert_int_equal(cli_parse_logs(n, cl, 2, &o, err, sizeof(err)), 0);
+	assert_true(o.has_item);
+	assert_int_equal(o.item, 0);
+	assert_int_equal(o.attempt, 0);
+	n = cl_set("logs", "ex-1", "--attempt", "1", NULL);
+	assert_int_equal(cli_parse_logs(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+	assert_string_equal(err, "--attempt needs --item");
+	n = cl_set("logs", "ex-1", "--item", "1", "--attempt", "0", NULL);
+	assert_int_equal(cli_parse_logs(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+	assert_non_null(strstr(err, "count from 1"));
+	n = cl_set("logs", "ex-1", "--item", "-1", NULL);
+	assert_int_equal(cli_parse_logs(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+	n = cl_set("logs", "ex-1", "--item", "18446744073709551616", NULL);
+	assert_int_equal(cli_parse_logs(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+	assert_non_null(strstr(err, "too large"));
+	n = cl_set("logs", NULL);
+	assert_int_equal(cli_parse_logs(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+	assert_non_null(strstr(err, "missing the execution ID"));
+	n = cl_set("logs", "a", "b", NULL);
+	assert_int_equal(cli_parse_logs(n, cl, 2, &o, err, sizeof(err)),
+	                 CLI_EUSAGE);
+}
+
 static void
 test_other_commands(void **state)
 {
@@ -1281,6 +1329,7 @@ main(void)
 	    cmocka_unit_test(test_durations_parse),
 	    cmocka_unit_test(test_envelope_project),
 	    cmocka_unit_test(test_client_sends_project),
+	    cmocka_unit_test(test_logs_args),
 	};
 
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));

@@ -759,14 +759,22 @@ test_pipelined_in_order(void **state)
 	                          "(l.decode(), buf.count(b\"\\n\")))\n"
 	                          "        sys.stdout.flush()'"});
 	pid = tp_pid(t, "r-1");
-	for (int i = 0; i < 8; i++) {
+	/* A new process gets one item at a time for its first two
+	 * (README, "Per-item logs"): its stderr then may be boot text. */
+	tp_submit(t, "env", 0, "i0", 0);
+	tp_wait_reports(t, 1);
+	tp_submit(t, "env", 1, "i1", 0);
+	tp_wait_reports(t, 2);
+	tp_assert_ok(t, 0, "i0:0");
+	tp_assert_ok(t, 1, "i1:0");
+	for (int i = 2; i < 10; i++) {
 		snprintf(in, sizeof(in), "i%d", i);
 		tp_submit(t, "env", i, in, 0);
 	}
-	tp_wait_reports(t, 8);
-	/* The first read took all eight. */
-	tp_assert_ok(t, 0, "i0:7");
-	for (int i = 0; i < 8; i++) {
+	tp_wait_reports(t, 10);
+	/* Silent on stderr: the first read took all eight. */
+	tp_assert_ok(t, 2, "i2:7");
+	for (int i = 0; i < 10; i++) {
 		const Troupe__ItemReport *r = tp_rep(t, i);
 
 		snprintf(want, sizeof(want), "i%d:", i);
@@ -775,7 +783,116 @@ test_pipelined_in_order(void **state)
 		assert_memory_equal(r->output.data, want, strlen(want));
 	}
 	assert_int_equal(tp_pid(t, "r-1"), pid);
-	assert_int_equal(tp_status(t, "r-1", NULL)->items_served, 8);
+	assert_int_equal(tp_status(t, "r-1", NULL)->items_served, 10);
+	tp_free(t);
+}
+
+/* Checks item i's stderr log. */
+static void
+tp_assert_log(tp *t, int i, const char *want)
+{
+	const Troupe__ItemReport *r = tp_rep(t, i);
+
+	if (r->stderr_log.len != strlen(want) ||
+	    memcmp(r->stderr_log.data, want, r->stderr_log.len) != 0)
+		fail_msg("item %d: log '%.*s', want '%s'", i,
+		         (int)r->stderr_log.len,
+		         (const char *)r->stderr_log.data, want);
+}
+
+/* A replica's stderr goes with the item it serves; what it writes
+ * before its first item (booting) goes with that item.  Once it writes
+ * stderr while working, it gets one item at a time, so that items sent
+ * together still get their own text only (README, "Per-item logs"). */
+static void
+test_stderr_attribution(void **state)
+{
+	tp  *t = tp_new(true);
+	char in[16], want[32];
+
+	tp_start(t, "r-1", "env",
+	         &(tp_env){.cmd = "python3 -c 'import sys\n"
+	                          "sys.stderr.write(\"boot\\n\")\n"
+	                          "sys.stderr.flush()\n"
+	                          "while True:\n"
+	                          "    l = sys.stdin.readline()\n"
+	                          "    if not l: break\n"
+	                          "    l = l.strip()\n"
+	                          "    sys.stderr.write(\"log %s\\n\" % l)\n"
+	                          "    sys.stderr.flush()\n"
+	                          "    print(l.upper(), flush=True)'"});
+	tp_submit(t, "env", 0, "i0", 0);
+	tp_wait_reports(t, 1);
+	tp_submit(t, "env", 1, "i1", 0);
+	tp_wait_reports(t, 2);
+	for (int i = 2; i < 8; i++) {
+		snprintf(in, sizeof(in), "i%d", i);
+		tp_submit(t, "env", i, in, 0);
+	}
+	tp_wait_reports(t, 8);
+	tp_assert_ok(t, 0, "I0");
+	tp_assert_log(t, 0, "boot\nlog i0\n");
+	for (int i = 1; i < 8; i++) {
+		snprintf(want, sizeof(want), "log i%d\n", i);
+		tp_assert_log(t, i, want);
+	}
+	tp_free(t);
+}
+
+static void
+tp_noop_idle(uv_idle_t *h)
+{
+}
+
+/* Blocks the loop once, after the poll of its turn, then lets it go. */
+static void
+tp_block_check(uv_check_t *h)
+{
+	uv_idle_t *idle = h->data;
+
+	usleep(2000 * 1000);
+	uv_check_stop(h);
+	uv_idle_stop(idle);
+}
+
+/* What a replica wrote to stderr before it stopped answering counts for
+ * its item even when the item's timeout comes before the loop read
+ * stderr: the log is drained first.  The loop is made to spin (an idle
+ * handle) and then blocked for 2 s right after the turn that wrote the
+ * item, so that when it runs again the timeout (a timer: timers come
+ * before I/O in a turn) fires with the replica's text still in the pipe. */
+static void
+test_stderr_drained_before_timeout(void **state)
+{
+	tp        *t = tp_new(true);
+	uv_idle_t  idle;
+	uv_check_t check;
+
+	tp_start(t, "r-1", "env",
+	         &(tp_env){.cmd =
+	                       "python3 -c 'import sys, time\n"
+	                       "while True:\n"
+	                       "    l = sys.stdin.readline()\n"
+	                       "    if not l: break\n"
+	                       "    if l.strip() == \"stuck\":\n"
+	                       "        sys.stderr.write(\"stuck on it\\n\")\n"
+	                       "        sys.stderr.flush()\n"
+	                       "        time.sleep(60)\n"
+	                       "    print(l.strip(), flush=True)'"});
+	tp_submit(t, "env", 0, "warm", 0);
+	tp_wait_reports(t, 1);
+	tp_assert_ok(t, 0, "warm");
+	uv_idle_init(&t->loop, &idle);
+	uv_check_init(&t->loop, &check);
+	check.data = &idle;
+	uv_idle_start(&idle, tp_noop_idle);
+	uv_check_start(&check, tp_block_check);
+	tp_submit(t, "env", 1, "stuck", 500);
+	tp_wait_reports(t, 2);
+	tp_assert_failed(t, 1, false, "timed out after 500 ms");
+	tp_assert_log(t, 1, "stuck on it\n");
+	uv_close((uv_handle_t *)&idle, NULL);
+	uv_close((uv_handle_t *)&check, NULL);
 	tp_free(t);
 }
 
@@ -963,6 +1080,8 @@ main(void)
 	    cmocka_unit_test(test_stop_after_item),
 	    cmocka_unit_test(test_shutdown),
 	    cmocka_unit_test(test_pipelined_in_order),
+	    cmocka_unit_test(test_stderr_attribution),
+	    cmocka_unit_test(test_stderr_drained_before_timeout),
 	    cmocka_unit_test(test_pipelined_spread),
 	    cmocka_unit_test(test_pipelined_timeout_from_current),
 	    cmocka_unit_test(test_pipelined_timeout_second),

@@ -108,6 +108,49 @@ assert_output(const Troupe__ItemReport *rep, const char *want)
 		assert_memory_equal(rep->output.data, want, rep->output.len);
 }
 
+/* The whole stderr is the attempt's log, for a success too (README,
+ * "Per-item logs"). */
+static void
+test_stderr_log(void **state)
+{
+	run                 t;
+	Troupe__ItemReport *rep =
+	    run_cmd(&t, "echo one >&2; echo out; echo two >&2", NULL, 0);
+
+	assert_int_equal(rep->state, TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
+	assert_int_equal(rep->stderr_log.len, 8);
+	assert_memory_equal(rep->stderr_log.data, "one\ntwo\n", 8);
+	assert_int_equal(rep->stderr_dropped, 0);
+	report_free(rep);
+}
+
+/* Past 64 KiB the log keeps the first and the last 32 KiB around a line
+ * saying how much was dropped. */
+static void
+test_stderr_log_cap(void **state)
+{
+	run         t;
+	const char *mark = "\n[... 134472 bytes dropped ...]\n";
+	/* "HEAD", 200,000 x's, "TAIL": 200,008 bytes, 65,536 kept. */
+	Troupe__ItemReport *rep = run_cmd(
+	    &t,
+	    "printf HEAD >&2; head -c 200000 /dev/zero | tr '\\0' x >&2; "
+	    "printf TAIL >&2; exit 3",
+	    NULL, 0);
+	const char *d = (const char *)rep->stderr_log.data;
+	size_t      ml = strlen(mark);
+
+	assert_int_equal(rep->state, TROUPE__ITEM_STATE__ITEM_FAILED);
+	assert_int_equal(rep->stderr_dropped, 200008 - 65536);
+	assert_int_equal(rep->stderr_log.len, 65536 + ml);
+	assert_memory_equal(d, "HEADxxxx", 8);
+	assert_memory_equal(d + 32768, mark, ml);
+	assert_memory_equal(d + rep->stderr_log.len - 8, "xxxxTAIL", 8);
+	/* The error stays the tail. */
+	assert_non_null(strstr(rep->error, "TAIL"));
+	report_free(rep);
+}
+
 static void
 test_success_output(void **state)
 {
@@ -445,6 +488,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_success_output),
+	    cmocka_unit_test(test_stderr_log),
+	    cmocka_unit_test(test_stderr_log_cap),
 	    cmocka_unit_test(test_failure_stderr),
 	    cmocka_unit_test(test_stderr_tail),
 	    cmocka_unit_test(test_stdin_delivery),

@@ -23,6 +23,8 @@
  * - a full disk (SQLITE_FULL from a VFS shim) is TROUPE_EFULL, and the
  *   store works again once there is room
  * - 1000 chunk result writes in one commit are fast
+ * - item logs: one row per (execution, item, attempt), put replaces,
+ *   listed in key order from a key, filtered by item and attempt
  */
 #include <ftw.h>
 #include <setjmp.h>
@@ -350,18 +352,92 @@ list(store *s, int64_t before, Troupe__Phase phase, const char *project,
 
 /* ---- tests ---- */
 
+/* Per-item logs: collects "item.attempt:data(dropped)" of each row. */
+typedef struct logs_seen {
+	char buf[512];
+	int  stop_after; /* 0: never */
+	int  n;
+} logs_seen;
+
+static int
+logs_cb(void *arg, uint64_t item, uint32_t attempt, const uint8_t *data,
+        size_t len, uint64_t dropped)
+{
+	logs_seen *l = arg;
+	size_t     at = strlen(l->buf);
+
+	snprintf(l->buf + at, sizeof(l->buf) - at, "%llu.%u:%.*s(%llu) ",
+	         (unsigned long long)item, attempt, (int)len,
+	         (const char *)data, (unsigned long long)dropped);
+	return ++l->n == l->stop_after ? 1 : 0;
+}
+
+static const char *
+logs_list(store *s, const char *id, uint64_t item, uint32_t attempt,
+          int64_t only_item, uint32_t only_attempt, int stop_after)
+{
+	static logs_seen l;
+
+	memset(&l, 0, sizeof(l));
+	l.stop_after = stop_after;
+	assert_int_equal(store_list_logs(s, id, item, attempt, only_item,
+	                                 only_attempt, logs_cb, &l),
+	                 0);
+	return l.buf;
+}
+
+/* Logs: one row per (execution, item, attempt), put replaces, listed
+ * in key order from a starting key, filtered by item and attempt; they
+ * survive a reopen. */
+static void
+test_item_logs(void **state)
+{
+	test_state *t = *state;
+
+	assert_int_equal(store_begin(t->s), 0);
+	assert_int_equal(
+	    store_put_log(t->s, "e1", 2, 1, (const uint8_t *)"b1", 2, 0), 0);
+	assert_int_equal(
+	    store_put_log(t->s, "e1", 0, 1, (const uint8_t *)"a1", 2, 7), 0);
+	assert_int_equal(
+	    store_put_log(t->s, "e1", 2, 2, (const uint8_t *)"xx", 2, 0), 0);
+	assert_int_equal(
+	    store_put_log(t->s, "e2", 0, 1, (const uint8_t *)"other", 5, 0), 0);
+	/* A re-sent result writes its row again. */
+	assert_int_equal(
+	    store_put_log(t->s, "e1", 2, 2, (const uint8_t *)"b2", 2, 0), 0);
+	assert_int_equal(store_commit(t->s), 0);
+	store_close(t->s);
+	t->s = NULL;
+	assert_int_equal(store_open(t->path, &t->s), 0);
+	assert_string_equal(logs_list(t->s, "e1", 0, 0, -1, 0, 0),
+	                    "0.1:a1(7) 2.1:b1(0) 2.2:b2(0) ");
+	assert_string_equal(logs_list(t->s, "e1", 2, 2, -1, 0, 0),
+	                    "2.2:b2(0) ");
+	assert_string_equal(logs_list(t->s, "e1", 1, 0, -1, 0, 0),
+	                    "2.1:b1(0) 2.2:b2(0) ");
+	assert_string_equal(logs_list(t->s, "e1", 0, 0, 2, 0, 0),
+	                    "2.1:b1(0) 2.2:b2(0) ");
+	assert_string_equal(logs_list(t->s, "e1", 0, 0, 2, 1, 0), "2.1:b1(0) ");
+	assert_string_equal(logs_list(t->s, "e1", 0, 0, 1, 0, 0), "");
+	assert_string_equal(logs_list(t->s, "e1", 0, 0, -1, 0, 2),
+	                    "0.1:a1(7) 2.1:b1(0) ");
+	assert_string_equal(logs_list(t->s, "nope", 0, 0, -1, 0, 0), "");
+}
+
 static void
 test_open_creates_schema(void **state)
 {
 	test_state *t = *state;
 
-	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 3);
+	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 4);
 	assert_int_equal(
 	    peek_int(t->path,
 	             "SELECT count(*) FROM sqlite_master WHERE name IN "
 	             "('executions','chunks','tasks','actors',"
-	             "'executions_phase','result_deltas','projects','tokens')"),
-	    8);
+	             "'executions_phase','result_deltas','projects','tokens',"
+	             "'item_logs')"),
+	    9);
 	assert_int_equal(peek_int(t->path, "SELECT journal_mode = 'wal' "
 	                                   "FROM pragma_journal_mode"),
 	                 1);
@@ -380,7 +456,7 @@ test_reopen_keeps_data(void **state)
 	assert_int_equal(store_get_execution(t->s, "e1", &ex), 0);
 	assert_string_equal(ex->id, "e1");
 	troupe__execution__free_unpacked(ex, NULL);
-	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 3);
+	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 4);
 }
 
 /* A database written by a version-1 troupe (no result_deltas) opens,
@@ -397,10 +473,11 @@ test_migrates_v1(void **state)
 	poke(t->path, "DROP TABLE result_deltas");
 	poke(t->path, "DROP TABLE projects");
 	poke(t->path, "DROP TABLE tokens");
+	poke(t->path, "DROP TABLE item_logs");
 	poke(t->path, "UPDATE executions SET project = ''");
 	poke(t->path, "PRAGMA user_version = 1");
 	assert_int_equal(store_open(t->path, &t->s), 0);
-	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 3);
+	assert_int_equal(peek_int(t->path, "PRAGMA user_version"), 4);
 	/* v3: executions of before belong to the default project. */
 	assert_int_equal(peek_int(t->path, "SELECT count(*) FROM executions "
 	                                   "WHERE project = 'default'"),
@@ -424,7 +501,7 @@ test_newer_schema_refused(void **state)
 	assert_int_equal(store_open(t->path, &s2), TROUPE_ESTATE);
 	assert_null(s2);
 	assert_non_null(strstr(store_errmsg(NULL), "99"));
-	poke(t->path, "PRAGMA user_version = 3");
+	poke(t->path, "PRAGMA user_version = 4");
 	assert_int_equal(store_open(t->path, &t->s), 0);
 }
 
@@ -1010,6 +1087,7 @@ main(void)
 	    T(test_open_creates_schema),
 	    T(test_reopen_keeps_data),
 	    T(test_newer_schema_refused),
+	    T(test_item_logs),
 	    T(test_migrates_v1),
 	    T(test_execution_roundtrip),
 	    T(test_upsert_keeps_seq),

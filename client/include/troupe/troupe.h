@@ -7,5 +7,6 @@
 #include "troupe/envelope.h"
 #include "troupe/error.h"
 #include "troupe/home.h"
+#include "troupe/logs.h"
 
 #endif
