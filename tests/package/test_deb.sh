@@ -27,7 +27,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok (${SECONDS}s): $*"; }
 
 for t in dpkg-deb dpkg "$CPACK" systemd-analyze systemd-sysusers \
-	systemd-tmpfiles man pkg-config readelf gzip "$CC"; do
+	systemd-tmpfiles man col pkg-config readelf gzip dpkg-shlibdeps "$CC"; do
 	command -v "$t" >/dev/null 2>&1 ||
 		{ echo "SKIP: $t is not installed" >&2; exit 77; }
 done
