@@ -12,7 +12,7 @@
 # `troupe ... --help`, `troupe-scheduler --help` and `troupe-worker --help`
 # print is offered here.
 
-_troupe_commands="up map status outputs watch abort list workers actors task actor project token health version help"
+_troupe_commands="up map status outputs logs watch abort list workers actors task actor project token health version help"
 _troupe_global="--addr --token-file --project --help"
 
 declare -gA _troupe_subcommands=(
@@ -28,6 +28,7 @@ declare -gA _troupe_flags=(
 	[map]="--cmd --task --actor --items --concurrency --retries --timeout --min-success-ratio --replicas --ttl --protocol --env --cpu --mem --execution-timeout --name --detach --json"
 	[status]="--json"
 	[outputs]="--json"
+	[logs]="--item --attempt"
 	[watch]=""
 	[abort]="--reason"
 	[list]="--json --phase --limit"
@@ -70,7 +71,7 @@ declare -gA _troupe_values=(
 	[--tls-key]="@file" [--worker-timeout]="" [--pull-timeout]=""
 	[--actor-prefetch]="" [--upload-timeout]="" [--config]="@file"
 	[--scheduler]="" [--label]="" [--tls-ca]="@file" [--drain-timeout]=""
-	[--run-as]="@user"
+	[--run-as]="@user" [--item]="" [--attempt]=""
 )
 
 # Sets COMPREPLY for the value of flag $1, word $2 being typed.
