@@ -70,6 +70,8 @@ function askToken(why) {
         resolve();
       };
       $('#token-form').addEventListener('submit', onSubmit);
+      // How many times it was asked for: the browser test waits on it.
+      dlg.dataset.asks = String(Number(dlg.dataset.asks || 0) + 1);
       if (!dlg.open) dlg.showModal();
     });
   }
