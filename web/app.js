@@ -310,11 +310,12 @@ function renderExecutions(list) {
     const proj = ex.spec.project && ex.spec.project !== 'default' ? `<span class="tag">${esc(ex.spec.project)}</span> ` : '';
     return `<tr class="exec-row" data-id="${esc(ex.id)}" data-phase="${esc(ex.phase)}">` +
       `<td><a href="#/exec/${encodeURIComponent(ex.id)}" class="mono">${esc(ex.id)}</a></td>` +
-      `<td class="cmd" title="${esc(label(ex))}">${proj}${esc(clip(label(ex), 60))}</td>` +
+      `<td class="cmd" title="${esc(ex.spec.command || label(ex))}">${proj}${esc(clip(label(ex), 60))}` +
+      (ex.spec.name && ex.spec.command ? ` <span class="muted mono small">${esc(clip(ex.spec.command, 50))}</span>` : '') + '</td>' +
       `<td><span class="phase ${esc(ex.phase)}">${esc(phaseName(ex.phase))}</span></td>` +
       `<td class="wide">${progressBar(ex)}</td>` +
       `<td class="num done-count">${done(ex)} / ${ex.total}${ex.sealed ? '' : '+'}</td>` +
-      `<td class="num">${c.failed ? `<span class="bad-text">${c.failed}</span>` : '0'}</td>` +
+      `<td class="num failed-count${c.failed ? ' bad-text' : ''}">${c.failed}</td>` +
       `<td class="num">${rateText(rateOf(ex))}</td>` +
       `<td class="num">${esc(etaOf(ex))}</td>` +
       `<td>${esc(when(ex.created_ms))}</td></tr>`;
@@ -442,7 +443,7 @@ function renderExecSummary(ex) {
     `<dl class="facts">` +
     `<div><dt>Done</dt><dd class="done-count">${done(ex)} / ${ex.total}${ex.sealed ? '' : ' (more coming)'}</dd></div>` +
     `<div><dt>Succeeded</dt><dd>${c.succeeded}</dd></div>` +
-    `<div><dt>Failed</dt><dd class="${c.failed ? 'bad-text' : ''}">${c.failed}</dd></div>` +
+    `<div><dt>Failed</dt><dd class="failed-count${c.failed ? ' bad-text' : ''}">${c.failed}</dd></div>` +
     `<div><dt>Running</dt><dd>${c.running}</dd></div>` +
     `<div><dt>Pending</dt><dd>${c.pending}</dd></div>` +
     `<div><dt>Aborted</dt><dd>${c.aborted}</dd></div>` +
@@ -456,7 +457,7 @@ function renderExecSummary(ex) {
     (t.name ? `<div><dt>Task</dt><dd>${esc(t.name)}</dd></div>` : '') +
     (t.actor || ex.spec.actor ? `<div><dt>Actor</dt><dd>${esc(t.actor || ex.spec.actor)}</dd></div>` : '') +
     `<div><dt>Project</dt><dd>${esc(ex.spec.project || 'default')}</dd></div>` +
-    `<div><dt>Retries</dt><dd>${t.retries ?? 0}</dd></div>` +
+    `<div><dt>Retries</dt><dd>${ex.spec.retries !== undefined ? ex.spec.retries : (t.retries || 0)}</dd></div>` +
     `<div><dt>Concurrency</dt><dd>${ex.spec.concurrency || 'any'}</dd></div>` +
     (ex.error ? `<div class="span"><dt>Error</dt><dd class="bad-text">${esc(ex.error)}</dd></div>` : '') +
     `</dl>`;
@@ -498,7 +499,7 @@ function renderItems(items, ex, want) {
       : `<span class="mono item-output">${esc(clip(text(it.output), 200))}</span>`;
     return `<tr class="item-row${view.selected === it.index ? ' selected' : ''}" data-index="${it.index}" data-state="${esc(it.state)}">` +
       `<td class="num">${it.index}</td><td><span class="istate ${esc(it.state)}">${esc(stateName(it.state))}</span></td>` +
-      `<td class="num">${it.attempts}</td><td class="num">${failed || it.state === 'ITEM_SUCCEEDED' ? it.exit_code : ''}</td>` +
+      `<td class="num">${it.attempts}</td><td class="num">${it.attempts && (it.state === 'ITEM_FAILED' || it.state === 'ITEM_SUCCEEDED') ? it.exit_code : ''}</td>` +
       `<td>${esc(it.worker)}</td><td class="num">${took}</td><td class="wide">${what}</td></tr>`;
   });
   $('#items tbody').innerHTML = rows.join('') ||
