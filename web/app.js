@@ -284,7 +284,7 @@ function drawChart() {
     const y = padT + ph - (ph * i) / 4;
     g.beginPath(); g.moveTo(padL, y + 0.5); g.lineTo(padL + pw, y + 0.5); g.stroke();
     const v = (top * i) / 4;
-    g.fillText(v >= 10 ? String(Math.round(v)) : v.toFixed(1), 4, y + 4);
+    g.fillText(String(Number(v.toFixed(v >= 10 ? 0 : 2))), 4, y + 4);
   }
   for (let m = 0; m <= 10; m += 2) {
     const x = padL + pw - (pw * m * 60000) / CHART_SPAN_MS;

@@ -30,10 +30,10 @@ async function main() {
       { name: 'cpu-box-2', slots: 2, labels: ['zone=eu-2'] },
     ] });
     const seq = (n) => Array.from({ length: n }, (_, i) => String(i + 1));
-    c.map(seq(40), ['--cmd', 'echo $(({} * {}))', '--name', 'squares']);
+    c.map(seq(40), ['--cmd', 'read x; echo $((x * x))', '--name', 'squares']);
     const bad = c.map(seq(30), ['--cmd',
-      'if [ $(({} % 7)) = 0 ]; then echo "ValueError: item {} is not a valid record" >&2; exit 2; fi; echo ok-{}',
-      '--retries', '1', '--name', 'parse-records']);
+      'read x; if [ $((x % 7)) = 0 ]; then echo "ValueError: item $x is not a valid record" >&2; exit 2; fi; echo ok-$x',
+      '--retries', '1', '--min-success-ratio', '0.5', '--name', 'parse-records']);
     c.map(seq(20), ['--cmd', 'while read x; do echo warm-$x; done', '--replicas', '3', '--ttl', '600',
       '--name', 'detector-warm']);
     ctx = await launch(b.chromium, path.join(work, 'profile'));
@@ -42,7 +42,7 @@ async function main() {
     // A long map started while the page watches, so the chart has a curve
     // and a progress bar is part way.
     await sleep(3000);
-    c.map(seq(400), ['--cmd', 'sleep 0.$(( {} % 3 + 1 )); echo {}', '--concurrency', '4', '--name', 'slow-crawl']);
+    c.map(seq(400), ['--cmd', 'read x; sleep 0.$((x % 3 + 1)); echo $x', '--concurrency', '2', '--name', 'slow-crawl']);
     await sleep(20000);
     await page.screenshot({ path: path.join(out, 'overview.png'), fullPage: true });
 
