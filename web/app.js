@@ -302,6 +302,11 @@ function drawChart() {
 
 // ---------------------------------------------------------------- overview
 
+function execHref(ex) {
+  const p = ex.spec.project;
+  return `#/exec/${encodeURIComponent(ex.id)}` + (p && p !== 'default' ? `?project=${encodeURIComponent(p)}` : '');
+}
+
 const execPager = { tokens: [''], index: 0, next: '' };
 
 function renderExecutions(list) {
@@ -309,7 +314,7 @@ function renderExecutions(list) {
     const c = ex.counts;
     const proj = ex.spec.project && ex.spec.project !== 'default' ? `<span class="tag">${esc(ex.spec.project)}</span> ` : '';
     return `<tr class="exec-row" data-id="${esc(ex.id)}" data-phase="${esc(ex.phase)}">` +
-      `<td><a href="#/exec/${encodeURIComponent(ex.id)}" class="mono">${esc(ex.id)}</a></td>` +
+      `<td><a href="${esc(execHref(ex))}" class="mono">${esc(ex.id)}</a></td>` +
       `<td class="cmd" title="${esc(ex.spec.command || label(ex))}">${proj}${esc(clip(label(ex), 60))}` +
       (ex.spec.name && ex.spec.command ? ` <span class="muted mono small">${esc(clip(ex.spec.command, 50))}</span>` : '') + '</td>' +
       `<td><span class="phase ${esc(ex.phase)}">${esc(phaseName(ex.phase))}</span></td>` +
@@ -396,6 +401,10 @@ async function refreshOverview() {
     } catch (e) { if (e.code !== NOT_FOUND) throw e; }
   }
   runningIds = new Set(running.map((ex) => ex.id));
+  // Forget what this tick did not see, so the maps stay as small as a page.
+  for (const id of [...lastDone.keys()]) {
+    if (!seen.has(id) && id !== view.id) { lastDone.delete(id); samples.delete(id); projectOf.delete(id); }
+  }
   const now = Date.now();
   for (const ex of seen.values()) {
     noteSample(ex, now);
@@ -636,9 +645,13 @@ function showError(e) {
 }
 
 function route() {
-  const m = location.hash.match(/^#\/exec\/(.+)$/);
+  // #/exec/ID, or #/exec/ID?project=P for an execution outside "default"
+  // (a call without a project means "default" for one execution).
+  const m = location.hash.match(/^#\/exec\/([^?]+)(?:\?project=(.*))?$/);
   if (m) {
-    openExecution(decodeURIComponent(m[1]));
+    const id = decodeURIComponent(m[1]);
+    if (m[2]) projectOf.set(id, decodeURIComponent(m[2]));
+    openExecution(id);
   } else {
     view.gen++;
     view.id = null;
@@ -682,7 +695,7 @@ function wire() {
   });
   $('#executions tbody').addEventListener('click', (ev) => {
     const tr = ev.target.closest('tr.exec-row');
-    if (tr && !ev.target.closest('a')) location.hash = `#/exec/${encodeURIComponent(tr.dataset.id)}`;
+    if (tr && !ev.target.closest('a')) location.hash = tr.querySelector('a').getAttribute('href');
   });
   $('#state-filter').addEventListener('change', () => {
     view.starts = [0]; view.page = 0; loadItems(view.gen).catch(showError);
