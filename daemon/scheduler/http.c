@@ -25,7 +25,10 @@
 #include <nng/supplemental/http/http.h>
 
 #include "api.pb-c.h"
+#include "actors.h"
 #include "auth.h"
+#include "exec.h"
+#include "worker.h"
 #include "http.h"
 #include "list.h"
 #include "log.h"
@@ -199,12 +202,110 @@ http_api_sink(void *arg, const void *reply, size_t len)
 	http_finish(r, res);
 }
 
+/* Loop thread: replicas per environment, alive (placed and not yet
+ * gone) and by state as their workers last said. */
+static void
+http_replicas(sched *s, FILE *f)
+{
+	static const struct {
+		const char *name;
+		int         state; /* -1: every one */
+	} kinds[] = {
+	    {"alive", -1},
+	    {"booting", TROUPE__REPLICA_STATE__REPLICA_BOOTING},
+	    {"idle", TROUPE__REPLICA_STATE__REPLICA_IDLE},
+	    {"busy", TROUPE__REPLICA_STATE__REPLICA_BUSY},
+	    {"stopping", TROUPE__REPLICA_STATE__REPLICA_STOPPING},
+	};
+	char l[512];
+
+	metrics_head(f, "troupe_replicas", "gauge",
+	             "Actor replicas per environment: alive, and by state.");
+	for (actor_env *env = s->act.envs; env != NULL; env = env->next)
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			uint64_t n = 0;
+
+			for (worker *w = list_first(&s->workers); w != NULL;
+			     w = list_next(&s->workers, w))
+				for (replica *r = w->replicas; r != NULL;
+				     r = r->next)
+					n += r->env == env &&
+					     (kinds[k].state < 0 ||
+					      (int)r->state == kinds[k].state);
+			metrics_sample(f, "troupe_replicas",
+			               metrics_labels(l, sizeof(l),
+			                              "environment", env->key,
+			                              "state", kinds[k].name,
+			                              NULL),
+			               (double)n);
+		}
+}
+
 /* Loop thread: the gauges, a view of the state at this scrape. */
 static void
 http_gauges(sched *s, FILE *f)
 {
-	(void)s;
-	(void)f;
+	const ProtobufCEnumDescriptor *pd = &troupe__phase__descriptor;
+	const ProtobufCEnumDescriptor *wd = &troupe__worker_state__descriptor;
+	char                           l[512];
+	uint64_t                       pending = 0, running = 0;
+
+	metrics_head(f, "troupe_executions", "gauge",
+	             "Executions the scheduler holds in memory (not yet "
+	             "finished and committed), by phase.");
+	for (unsigned i = 0; i < pd->n_values; i++) {
+		uint64_t n = 0;
+
+		for (exec *e = list_first(&s->execs); e != NULL;
+		     e = list_next(&s->execs, e))
+			n += (int)e->phase == pd->values[i].value;
+		metrics_sample(f, "troupe_executions",
+		               metrics_labels(l, sizeof(l), "phase",
+		                              pd->values[i].name, NULL),
+		               (double)n);
+	}
+	for (exec *e = list_first(&s->execs); e != NULL;
+	     e = list_next(&s->execs, e)) {
+		pending += e->n_pending;
+		running += e->n_running;
+	}
+	metrics_head(f, "troupe_queue_depth", "gauge",
+	             "Items waiting for a slot (pending) in the executions "
+	             "held.");
+	metrics_sample(f, "troupe_queue_depth", "", (double)pending);
+	metrics_head(f, "troupe_items_running", "gauge", "Items running now.");
+	metrics_sample(f, "troupe_items_running", "", (double)running);
+	metrics_head(f, "troupe_workers", "gauge",
+	             "Registered workers, by state.");
+	for (unsigned i = 0; i < wd->n_values; i++) {
+		uint64_t n = 0;
+
+		for (worker *w = list_first(&s->workers); w != NULL;
+		     w = list_next(&s->workers, w))
+			n += (int)w->state == wd->values[i].value;
+		metrics_sample(f, "troupe_workers",
+		               metrics_labels(l, sizeof(l), "state",
+		                              wd->values[i].name, NULL),
+		               (double)n);
+	}
+	metrics_head(f, "troupe_worker_slots", "gauge",
+	             "Each worker's slots, used (items running, replicas "
+	             "placed) or free.");
+	for (worker *w = list_first(&s->workers); w != NULL;
+	     w = list_next(&s->workers, w)) {
+		uint32_t used = w->n_proc + actors_used_slots(w);
+
+		used = used > w->slots ? w->slots : used;
+		metrics_sample(f, "troupe_worker_slots",
+		               metrics_labels(l, sizeof(l), "worker", w->name,
+		                              "state", "used", NULL),
+		               used);
+		metrics_sample(f, "troupe_worker_slots",
+		               metrics_labels(l, sizeof(l), "worker", w->name,
+		                              "state", "free", NULL),
+		               w->slots - used);
+	}
+	http_replicas(s, f);
 }
 
 /* Loop thread: an envelope for the API. */

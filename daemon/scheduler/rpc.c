@@ -23,6 +23,7 @@
 #include "list.h"
 #include "wirecheck.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc.h"
 #include "api.pb-c.h"
 #include "troupe/envelope.h"
@@ -46,6 +47,7 @@ struct rpc_call {
 	int         answered;
 	/* What is being served, for the audit line at the answer. */
 	const rpc_method *method;
+	const char       *mname; /* the descriptor's, once found */
 	rpc_identity      who;
 	/* rpc_dispatch_foreign: no context or aio; the answer goes to
 	 * f.sink, which has run once sunk is set. */
@@ -178,6 +180,23 @@ rpc_audit(const rpc_call *c, int err, const char *text)
 	         err == 0 ? "" : ": ", err == 0 ? "" : text);
 }
 
+/* Counts an answer by service, method ("-" before one is found) and
+ * code. */
+static void
+rpc_count(const rpc_call *c, int code)
+{
+	char                      labels[256];
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+	    &troupe__code__descriptor, code);
+
+	metrics_add(M_API_REQUESTS,
+	            metrics_labels(labels, sizeof(labels), "service",
+	                           c->srv->service->desc->name, "method",
+	                           c->mname != NULL ? c->mname : "-", "code",
+	                           v != NULL ? v->name : "?", NULL),
+	            1);
+}
+
 static void
 rpc_send(rpc_call *c, nng_msg *m)
 {
@@ -214,6 +233,7 @@ rpc_reply(rpc_call *c, const ProtobufCMessage *msg)
 		return;
 	}
 	rpc_audit(c, 0, NULL);
+	rpc_count(c, TROUPE__CODE__OK);
 	rpc_send(c, m);
 }
 
@@ -239,6 +259,7 @@ rpc_fail(rpc_call *c, int err, const char *fmt, ...)
 		i += k;
 	}
 	rpc_audit(c, err, text);
+	rpc_count(c, troupe_err_to_code(err));
 	if (troupe_envelope_reply(troupe_err_to_code(err), text, NULL, &m) !=
 	    0) {
 		/* Not even an error reply fits in memory: drop the call; the
@@ -288,6 +309,7 @@ rpc_dispatch_buf(rpc_call *c, const uint8_t *buf, size_t len, nng_msg *m)
 	c->state = RPC_DISPATCH;
 	c->answered = 0;
 	c->method = NULL;
+	c->mname = NULL;
 	memset(&c->who, 0, sizeof(c->who));
 	if (wirecheck_strings(&troupe__request__descriptor, buf, len, 0, why,
 	                      sizeof(why)) != 0) {
@@ -333,6 +355,8 @@ rpc_dispatch_buf(rpc_call *c, const uint8_t *buf, size_t len, nng_msg *m)
 	}
 	md =
 	    protobuf_c_service_descriptor_get_method_by_name(desc, req->method);
+	if (md != NULL)
+		c->mname = md->name;
 	if (md == NULL) {
 		rpc_fail(c, TROUPE_EUNIMPL, "unknown method '%.64s' of %s",
 		         req->method, desc->name);
