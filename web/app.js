@@ -718,7 +718,18 @@ function wire() {
   $('#token-dialog').addEventListener('cancel', (ev) => ev.preventDefault());
 }
 
+// `troupe up` prints the dashboard's address as http://ADDR/#token=T:
+// take the token into this tab's sessionStorage and out of the address
+// bar (and the history), so it is neither bookmarked nor shared by a copy.
+function takeTokenFromAddress() {
+  const m = location.hash.match(/^#token=([^&]*)$/);
+  if (!m) return;
+  sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+  history.replaceState(null, '', location.pathname + location.search + '#/');
+}
+
 async function main() {
+  takeTokenFromAddress();
   wire();
   try {
     await loadProtos();

@@ -37,8 +37,8 @@ function get(url) {
 }
 
 class Cluster {
-  // bin: the build directory; guarded: the API on TCP with a token, so the
-  // HTTP listener asks for it too.
+  // bin: the build directory; guarded: the API on TCP with a token (the
+  // HTTP listener's too).  this.token is the HTTP listener's token.
   constructor({ bin, guarded = false, name = 'cluster' }) {
     this.bin = bin;
     this.guarded = guarded;
@@ -68,14 +68,18 @@ class Cluster {
     this.url = `http://127.0.0.1:${this.httpPort}/`;
     const args = [path.join(this.bin, 'daemon/troupe-scheduler'), '--home', this.dir,
       '--http-listen', `127.0.0.1:${this.httpPort}`];
+    // The HTTP listener always wants a token: the API's when the API is
+    // guarded (on TCP), else one for HTTP alone, as `troupe up` does.
+    this.token = require('crypto').randomBytes(16).toString('hex');
+    this.tokenFile = path.join(this.dir, 'token');
+    fs.writeFileSync(this.tokenFile, this.token + '\n', { mode: 0o600 });
     if (this.guarded) {
-      this.token = require('crypto').randomBytes(16).toString('hex');
-      this.tokenFile = path.join(this.dir, 'token');
-      fs.writeFileSync(this.tokenFile, this.token + '\n', { mode: 0o600 });
       const apiPort = await freePort();
       this.env.TROUPE_ADDR = `tcp://127.0.0.1:${apiPort}`;
       this.env.TROUPE_TOKEN = this.token;
       args.push('--listen', this.env.TROUPE_ADDR, '--token-file', this.tokenFile);
+    } else {
+      args.push('--http-token-file', this.tokenFile);
     }
     this.sched = this.spawnDaemon('scheduler', args);
     await this.until(async () => (await get(this.url)) === 200, 60000,

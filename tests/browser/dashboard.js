@@ -7,6 +7,8 @@
 //  - a map with a failing item shows up while it runs, its progress moves
 //    to done without a reload (on the execution's page: WatchExecution),
 //    and the failed item is listed with its error and attempts;
+//  - opened as `troupe up` prints it (http://ADDR/#token=T), the page
+//    takes the token without asking and drops it from the address;
 //  - an actor map's progress moves to done on the overview (its timer),
 //    with the worker (slots, label) and the replicas (the pids `troupe
 //    actors` reports, items served);
@@ -84,7 +86,8 @@ async function localCluster(chromium, work) {
     ctx = await launch(chromium, path.join(work, 'profile-local'));
     page = await ctx.newPage();
     page.on('pageerror', (e) => process.stdout.write(`page error: ${e}\n`));
-    await page.goto(c.url);
+    // As `troupe up` prints it: the token in the address's fragment.
+    await page.goto(`${c.url}#token=${c.token}`);
 
     await step('the worker is listed with its slots and label', async () => {
       await until(page, 'worker web-w1 in the workers table', () => {
@@ -92,6 +95,9 @@ async function localCluster(chromium, work) {
         return tr && /of 4 running/.test(tr.innerText) && /zone=test/.test(tr.innerText) &&
           /ready/.test(tr.innerText);
       });
+      check(!(await page.evaluate(() => document.querySelector('#token-dialog').open)),
+        'no token prompt when the address carries the token');
+      check(!(await page.evaluate(() => location.href)).includes(c.token), 'the token left the address bar');
     });
 
     // Items wait for gate1, so the page sees the map at 0 % first.

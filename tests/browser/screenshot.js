@@ -38,7 +38,7 @@ async function main() {
       '--name', 'detector-warm']);
     ctx = await launch(b.chromium, path.join(work, 'profile'));
     const page = await ctx.newPage();
-    await page.goto(c.url);
+    await page.goto(`${c.url}#token=${c.token}`);
     // A long map started while the page watches, so the chart has a curve
     // and a progress bar is part way.
     await sleep(3000);
