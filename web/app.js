@@ -538,35 +538,49 @@ function renderItemDetail(it) {
     `<div><dt>Finished</dt><dd>${esc(when(it.finished_ms))}</dd></div></dl>` +
     (it.error ? `<h4>Error</h4><pre class="bad-text">${esc(it.error)}</pre>` : '') +
     (out ? `<h4>Output</h4><pre>${esc(out)}</pre>` : '') +
-    (service.methods.GetLogs ? `<h4>Logs</h4><pre id="item-logs" class="muted">loading…</pre>` : '');
+    (service.methods.GetLogs ? `<h4>Logs <small class="muted">stderr, every attempt</small></h4>` +
+      `<pre id="item-logs" class="muted">loading…</pre>` : '');
   el.querySelector('.close').onclick = () => { view.selected = null; el.hidden = true; markSelected(); };
-  if (service.methods.GetLogs) loadLogs(it);
+  if (service.methods.GetLogs) {
+    // Read again only when the item may have written more.
+    const key = `${view.exec.id}/${it.index}/${it.attempts}/${it.state}`;
+    const done = it.state !== 'ITEM_RUNNING' && it.state !== 'ITEM_PENDING';
+    if (view.logs && view.logs.key === key && done) showLogs(view.logs.parts);
+    else loadLogs(it, key);
+  }
 }
 
-// GetLogs is not in every scheduler yet: the request is filled by field
-// name, and whatever text the reply carries is shown.
-async function loadLogs(it) {
-  const m = service.methods.GetLogs;
-  const req = {};
-  for (const f of m.resolvedRequestType.fieldsArray) {
-    if (/^(id|execution|execution_id)$/.test(f.name)) req[f.name] = view.exec.id;
-    else if (/^(item|index)$/.test(f.name)) req[f.name] = it.index;
-  }
-  let shown = '';
+// The item's stderr, attempt by attempt (GetLogs; README, "Per-item
+// logs").  A scheduler older than GetLogs has no such method: the panel
+// then has no log section.
+const LOG_PAGES = 20; // bound on the pages read for one item
+
+async function loadLogs(it, key) {
+  const parts = [];
+  let token = '';
   try {
-    const r = await call('GetLogs', req, view.exec.spec.project);
-    const walk = (v) => {
-      if (v instanceof Uint8Array) shown += text(v);
-      else if (typeof v === 'string') shown += v + '\n';
-      else if (Array.isArray(v)) v.forEach(walk);
-      else if (v && typeof v === 'object') Object.values(v).forEach(walk);
-    };
-    walk(r);
+    for (let i = 0; i < LOG_PAGES; i++) {
+      const r = await call('GetLogs', { id: view.exec.id, item: it.index, attempt: 0, page_token: token },
+        view.exec.spec.project);
+      for (const l of r.logs) {
+        parts.push(`── attempt ${l.attempt}${l.dropped ? ` (${l.dropped} bytes dropped from the middle)` : ''} ──\n` +
+          text(l.data));
+      }
+      token = r.next_page_token;
+      if (!token) break;
+    }
   } catch (e) {
-    shown = `cannot read the logs: ${e.message}`;
+    parts.push(`cannot read the logs: ${e.message}`);
   }
+  view.logs = { key, parts };
+  if (view.selected === it.index) showLogs(parts);
+}
+
+function showLogs(parts) {
   const el = $('#item-logs');
-  if (el) { el.textContent = shown || '(empty)'; el.classList.remove('muted'); }
+  if (!el) return;
+  el.textContent = parts.join('\n') || 'No attempt of this item wrote to stderr.';
+  el.classList.toggle('muted', !parts.length);
 }
 
 function markSelected() {

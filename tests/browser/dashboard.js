@@ -144,6 +144,13 @@ async function localCluster(chromium, work) {
         const p = document.querySelector('#item-detail');
         return !p.hidden && /Item 2/.test(p.innerText) && /item three is broken/.test(p.innerText);
       });
+      // Per-item logs, once the scheduler has GetLogs (proto/api.proto).
+      if (/rpc GetLogs\(/.test(fs.readFileSync(path.join(src, 'proto/api.proto'), 'utf8'))) {
+        await until(page, "the item's stderr of both attempts in its panel", () => {
+          const l = document.querySelector('#item-logs');
+          return l && /attempt 1[^]*item three is broken[^]*attempt 2[^]*item three is broken/.test(l.textContent);
+        });
+      }
       await page.selectOption('#state-filter', 'ITEM_SUCCEEDED');
       await until(page, 'the five succeeded items with their outputs', () => {
         const rows = [...document.querySelectorAll('#items tr.item-row')];
