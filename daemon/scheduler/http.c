@@ -195,7 +195,11 @@ http_api_sink(void *arg, const void *reply, size_t len)
 	     nng_http_res_set_header(res, "Cache-Control", "no-store") != 0 ||
 	     /* An OK reply with an empty body is zero bytes, which
 	      * nng cannot copy. */
-	     (len > 0 && nng_http_res_copy_data(res, reply, len) != 0))) {
+	     (len > 0 && nng_http_res_copy_data(res, reply, len) != 0) ||
+	     /* ...nor writes a Content-Length for, leaving keep-alive
+	      * clients waiting for a body. */
+	     (len == 0 &&
+	      nng_http_res_set_header(res, "Content-Length", "0") != 0))) {
 		nng_http_res_free(res);
 		res = NULL;
 	}
