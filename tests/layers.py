@@ -19,7 +19,7 @@ import sys
 
 # Lowest first.  A file may call only files of a lower layer.
 LAYERS = [
-    ["wirecheck"],                # a request's bytes checked on the wire
+    ["wirecheck", "metrics"],     # bytes checked on the wire; counters
     ["store", "names", "rpc"],    # SQLite, name rules, the nng endpoints
     ["store_exec", "store_registry", "store_logs"],  # rows of executions,
                                   # of names, of per-item logs
@@ -33,6 +33,7 @@ LAYERS = [
     ["api_exec", "api_registry", "api_admin", "api_logs", "link"],  # the
                                   # handlers
     ["api"],                      # the API's method table and hook
+    ["http"],                     # the HTTP listener: /api, /metrics
 ]
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 CHUNK_H_USERS = {"chunk", "exec", "exec_store"}

@@ -143,6 +143,12 @@ def main():
         dst = os.path.join(src, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copy2(os.path.join(ROOT, rel), dst)
+    # The dashboard's npm packages are not sources (web/.gitignore): the
+    # build embeds one and the browser test runs another, so link them in.
+    modules = os.path.join(ROOT, "web", "node_modules")
+    if os.path.isdir(modules) and not os.path.exists(
+            os.path.join(src, "web", "node_modules")):
+        os.symlink(modules, os.path.join(src, "web", "node_modules"))
     print(f"mutate: scratch {scratch} (log: {log})", flush=True)
     if run(["cmake", "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=Debug",
             "-DTROUPE_SANITIZE=address;undefined", "-DTROUPE_WERROR=OFF"],

@@ -7,11 +7,17 @@
  * short blocking GetHealth calls (bounded to UP_PROBE_MS) from a timer
  * callback; nothing else runs meanwhile, so that is the whole contract.
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <uv.h>
 
@@ -47,6 +53,11 @@ typedef struct up_state {
 	char     api[PATH_MAX + 16];
 	char     sched_bin[PATH_MAX];
 	char     worker_bin[PATH_MAX];
+	/* The dashboard: a loopback port, guarded by a fresh token kept in
+	 * HOME/http.token (README, "Metrics and the HTTP listener"). */
+	char http_listen[64];
+	char http_token_file[PATH_MAX + 16];
+	char http_token[40];
 } up_state;
 
 static const char up_help[] =
@@ -249,6 +260,8 @@ up_print_ready(up_state *s, uint32_t joined)
 	printf("  API:          %s\n", s->api);
 	printf("  worker link:  %s\n", link);
 	printf("  state:        %s\n", s->home);
+	printf("  dashboard:    http://%s/#token=%s\n", s->http_listen,
+	       s->http_token);
 	printf("  workers:      %zu", s->nkids - 1);
 	if (s->nkids > 1)
 		printf(" (local-1%s%s%s", s->nkids > 2 ? " .. local-" : "",
@@ -343,6 +356,61 @@ up_on_signal(uv_signal_t *h, int signum)
 	up_stop(s, SIGTERM);
 }
 
+/* A free port on 127.0.0.1 for the dashboard, as "127.0.0.1:PORT" in
+ * s->http_listen: the kernel picks one, which we release for the
+ * scheduler (another program taking it in between makes the scheduler
+ * fail to start, which `troupe up` reports).  Returns 0 or an exit code. */
+static int
+up_pick_port(up_state *s)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t          len = sizeof(a);
+	int                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int                ok;
+
+	ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	     getsockname(fd, (struct sockaddr *)&a, &len) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (!ok)
+		return cli_err("cannot find a free port on 127.0.0.1 for the "
+		               "dashboard");
+	snprintf(s->http_listen, sizeof(s->http_listen), "127.0.0.1:%u",
+	         (unsigned)ntohs(a.sin_port));
+	return 0;
+}
+
+/* A fresh random token for the dashboard, written owner-only to
+ * HOME/http.token for the scheduler.  Returns 0 or an exit code. */
+static int
+up_make_token(up_state *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char     rnd[16];
+	int               fd;
+	ssize_t           n;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return cli_err("cannot make a token for the dashboard");
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		s->http_token[2 * i] = hex[rnd[i] >> 4];
+		s->http_token[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	s->http_token[2 * sizeof(rnd)] = '\0';
+	snprintf(s->http_token_file, sizeof(s->http_token_file),
+	         "%s/http.token", s->home);
+	(void)unlink(s->http_token_file);
+	fd = open(s->http_token_file,
+	          O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return cli_err("cannot write %s", s->http_token_file);
+	n = write(fd, s->http_token, strlen(s->http_token));
+	if (close(fd) != 0 || n != (ssize_t)strlen(s->http_token))
+		return cli_err("cannot write %s", s->http_token_file);
+	return 0;
+}
+
 /* Resolves the home, the API address and the daemons.  Returns 0 or an
  * exit code (said on stderr). */
 static int
@@ -374,6 +442,8 @@ up_prepare(up_state *s)
 		return cli_err("a scheduler already answers at %s (another "
 		               "`troupe up`?)",
 		               s->api);
+	if ((rv = up_pick_port(s)) != 0 || (rv = up_make_token(s)) != 0)
+		return rv;
 	return 0;
 }
 
@@ -420,7 +490,14 @@ cli_cmd_up(int argc, char **argv, int first)
 	uv_signal_start(&s->sigint, up_on_signal, SIGINT);
 	uv_signal_start(&s->sigterm, up_on_signal, SIGTERM);
 	{
-		char *args[] = {s->sched_bin, "--home", s->home, NULL};
+		char *args[] = {s->sched_bin,
+		                "--home",
+		                s->home,
+		                "--http-listen",
+		                s->http_listen,
+		                "--http-token-file",
+		                s->http_token_file,
+		                NULL};
 
 		if (up_spawn(s, &s->kids[0], args) != 0)
 			s->failed = 1;

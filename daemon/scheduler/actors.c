@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "names.h"
 #include "actors.h"
 #include "troupe/env.h"
@@ -271,6 +272,20 @@ actors_stop(worker *w, const char *id)
 		w->n_stops++;
 }
 
+/* A replica left: it was asked to stop ("stopped"), went on its own
+ * ("exited": its TTL, its item budget, a crash), or went with its worker
+ * ("worker_lost"). */
+static void
+actors_count_exit(const replica *r, const char *cause)
+{
+	char labels[256];
+
+	metrics_add(M_REPLICA_EXITS,
+	            metrics_labels(labels, sizeof(labels), "environment",
+	                           r->env->key, "cause", cause, NULL),
+	            1);
+}
+
 void
 actors_reconcile(actors *s, worker *w, const Troupe__PullRequest *in)
 {
@@ -286,6 +301,8 @@ actors_reconcile(actors *s, worker *w, const Troupe__PullRequest *in)
 		if (st == NULL && r->announced) {
 			log_debug("replica %s of %s on %s is gone", r->id,
 			          r->env->key, w->name);
+			actors_count_exit(r,
+			                  r->stopping ? "stopped" : "exited");
 			actors_unlink(w, pp);
 			continue;
 		}
@@ -474,6 +491,10 @@ actors_make_room(actors *s, worker *w, actor_env *env, const exec *e)
 	env->n_replicas++;
 	env->proj->replicas++;
 	log_debug("replica %s of %s placed on %s", r->id, env->key, w->name);
+	metrics_add(
+	    M_REPLICA_STARTS,
+	    metrics_labels((char[200]){0}, 200, "environment", env->key, NULL),
+	    1);
 	return true;
 }
 
@@ -503,8 +524,11 @@ actors_drain(worker *w)
 void
 actors_drop_worker(worker *w)
 {
-	while (w->replicas != NULL)
+	while (w->replicas != NULL) {
+		if (w->replicas->announced)
+			actors_count_exit(w->replicas, "worker_lost");
 		actors_unlink(w, &w->replicas);
+	}
 	for (size_t i = 0; i < w->n_stops; i++)
 		free(w->stops[i]);
 	free(w->stops);

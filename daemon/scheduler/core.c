@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "core.h"
 #include "troupe/error.h"
 
@@ -472,19 +473,29 @@ sched_flush(sched *s)
 	list       acks;
 	sched_ack *a;
 	exec      *e, *next;
+	uint64_t   t0;
+	unsigned   batch = 0;
 	int        rv;
 
 	/* The Reports parked until now wait for this commit. */
 	list_init(&acks, offsetof(sched_ack, node));
 	while ((a = list_pop(&s->acks)) != NULL)
 		list_append(&acks, a);
+	t0 = uv_hrtime();
 	if ((rv = store_begin(s->st)) != 0)
 		goto fail;
-	for (e = list_first(EXECS(s)); e != NULL; e = list_next(EXECS(s), e))
+	for (e = list_first(EXECS(s)); e != NULL; e = list_next(EXECS(s), e)) {
+		batch += e->dirty;
 		if ((rv = exec_write(s->st, e)) != 0)
 			goto fail;
+	}
 	if ((rv = store_commit(s->st)) != 0)
 		goto fail;
+	if (batch > 0) {
+		metrics_observe(M_COMMIT_SECONDS, "",
+		                (double)(uv_hrtime() - t0) / 1e9);
+		metrics_observe(M_COMMIT_BATCH, "", (double)batch);
+	}
 	if (s->storage_full)
 		log_info("storage writable again");
 	s->storage_full = false;

@@ -20,6 +20,7 @@
 #include "chunk.h"
 #include "exec.h"
 #include "log.h"
+#include "metrics.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
 
@@ -333,10 +334,45 @@ exec_reclaim(exec *e, uint64_t index, uint32_t attempt)
 	return true;
 }
 
+/* The series labels of e's items: its task's name ("(inline)" for a
+ * command given with the map) and environment ("" for processes), into
+ * buf; with a third pair (name, value) when name is not NULL. */
+static const char *
+exec_labels(const exec *e, char *buf, size_t len, const char *name,
+            const char *value)
+{
+	const char *task =
+	    e->task != NULL && e->task->name != NULL && e->task->name[0] != '\0'
+	        ? e->task->name
+	        : "(inline)";
+	const char *env = e->env_key != NULL ? e->env_key : "";
+
+	return metrics_labels(buf, len, "task", task, "environment", env, name,
+	                      value, NULL);
+}
+
+/* An item reached a final state by an attempt that ran from started_ms
+ * (0: unknown) to now. */
+static void
+exec_count_final(const exec *e, const item *it, const char *outcome)
+{
+	char labels[512];
+
+	metrics_add(M_ITEMS_FINISHED,
+	            exec_labels(e, labels, sizeof(labels), "outcome", outcome),
+	            1);
+	if (it->started_ms > 0 && it->finished_ms >= it->started_ms)
+		metrics_observe(
+		    M_ITEM_SECONDS,
+		    exec_labels(e, labels, sizeof(labels), NULL, NULL),
+		    (double)(it->finished_ms - it->started_ms) / 1000.0);
+}
+
 /* Charges a failure of item index to the user's budget or the system's;
  * PENDING again while it lasts, else FAILED. */
 static void
-exec_fail_attempt(exec *e, uint64_t index, item *it, bool system)
+exec_fail_attempt(exec *e, uint64_t index, item *it, bool system,
+                  const char *cause)
 {
 	bool retry = system ? ++it->sys_fails <= EXEC_SYSTEM_RETRIES
 	                    : ++it->user_fails <= e->retries;
@@ -344,8 +380,15 @@ exec_fail_attempt(exec *e, uint64_t index, item *it, bool system)
 	if (retry) {
 		exec_set_state(e, index, TROUPE__ITEM_STATE__ITEM_PENDING);
 		exec_requeue(e, index);
-	} else
+		if (system)
+			metrics_add(M_SYSTEM_RETRIES,
+			            metrics_labels((char[64]){0}, 64, "cause",
+			                           cause, NULL),
+			            1);
+	} else {
 		exec_set_state(e, index, TROUPE__ITEM_STATE__ITEM_FAILED);
+		exec_count_final(e, it, "failed");
+	}
 }
 
 /* Keeps a copy of r's stderr log for the next flush.  Out of memory
@@ -397,6 +440,7 @@ void
 exec_record_result(exec *e, const Troupe__ItemReport *r)
 {
 	item *it = exec_item(e, r->index);
+	char  labels[512];
 
 	assert(exec_attempt_current(e, r->index, r->attempt));
 	assert(it->holder == NULL);
@@ -416,23 +460,38 @@ exec_record_result(exec *e, const Troupe__ItemReport *r)
 			it->output_len = r->output.len;
 		}
 		exec_set_state(e, r->index, TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
+		exec_count_final(e, it, "succeeded");
+		metrics_add(M_ATTEMPTS_FINISHED,
+		            exec_labels(e, labels, sizeof(labels), "result",
+		                        "succeeded"),
+		            1);
 		return;
 	}
 	it->error = strdup(r->error);
-	exec_fail_attempt(e, r->index, it, r->system_failure);
+	metrics_add(
+	    M_ATTEMPTS_FINISHED,
+	    exec_labels(e, labels, sizeof(labels), "result",
+	                r->system_failure ? "system_failure" : "failed"),
+	    1);
+	exec_fail_attempt(e, r->index, it, r->system_failure,
+	                  "worker_reported");
 }
 
 void
 exec_attempt_lost(exec *e, uint64_t index, const char *why)
 {
 	item *it = exec_item(e, index);
+	char  labels[512];
 
 	if (it == NULL || it->state != TROUPE__ITEM_STATE__ITEM_RUNNING)
 		return;
 	assert(it->holder == NULL);
 	free(it->error);
 	it->error = strdup(why);
-	exec_fail_attempt(e, index, it, true);
+	metrics_add(M_ATTEMPTS_FINISHED,
+	            exec_labels(e, labels, sizeof(labels), "result", "lost"),
+	            1);
+	exec_fail_attempt(e, index, it, true, "worker_lost");
 }
 
 void *
@@ -492,6 +551,13 @@ exec_finish(exec *e, Troupe__Phase phase, const char *why)
 {
 	e->phase = phase;
 	e->finished_ms = troupe_now_ms();
+	metrics_add(M_EXECS_FINISHED,
+	            metrics_labels((char[64]){0}, 64, "phase",
+	                           protobuf_c_enum_descriptor_get_value(
+	                               &troupe__phase__descriptor, phase)
+	                               ->name,
+	                           NULL),
+	            1);
 	exec_set_error(e, why);
 	e->dirty = true;
 	log_info("execution %s %s (%llu succeeded, %llu failed, %llu aborted)",
@@ -507,6 +573,9 @@ exec_finish(exec *e, Troupe__Phase phase, const char *why)
 void
 exec_abort(exec *e, Troupe__Phase phase, const char *why)
 {
+	uint64_t aborted = e->n_aborted;
+	char     labels[512];
+
 	if (exec_terminal(e->phase))
 		return;
 	/* Finished items are kept; stop once nothing is left to abort. */
@@ -534,6 +603,11 @@ exec_abort(exec *e, Troupe__Phase phase, const char *why)
 		if (it->error == NULL)
 			it->error = strdup(why);
 	}
+	if (e->n_aborted > aborted)
+		metrics_add(M_ITEMS_FINISHED,
+		            exec_labels(e, labels, sizeof(labels), "outcome",
+		                        "aborted"),
+		            (double)(e->n_aborted - aborted));
 	exec_finish(e, phase, why);
 }
 

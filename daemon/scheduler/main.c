@@ -15,8 +15,10 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "http.h"
 #include "log.h"
 #include "loopq.h"
+#include "metrics.h"
 #include "rpc.h"
 #include "scheduler.h"
 #include "troupe/error.h"
@@ -26,6 +28,7 @@
 typedef struct opts {
 	char    *home, *listen, *worker_listen, *db, *token_file;
 	char    *tls_cert, *tls_key;
+	char    *http_listen, *http_token_file;
 	uint32_t worker_timeout_ms, pull_timeout_ms, actor_prefetch;
 	uint32_t upload_timeout_s;
 } opts;
@@ -42,6 +45,8 @@ static const struct option main_long[] = {
     {"pull-timeout", required_argument, NULL, 'P'},
     {"actor-prefetch", required_argument, NULL, 'A'},
     {"upload-timeout", required_argument, NULL, 'U'},
+    {"http-listen", required_argument, NULL, 'L'},
+    {"http-token-file", required_argument, NULL, 'K'},
     {"config", required_argument, NULL, 'C'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -59,13 +64,18 @@ main_usage(FILE *f)
 	    "                        [--worker-timeout MS] [--pull-timeout MS] "
 	    "[--actor-prefetch N]\n"
 	    "                        [--upload-timeout S]\n"
+	    "                        [--http-listen HOST:PORT "
+	    "[--http-token-file FILE]]\n"
 	    "                        [--config FILE]\n"
 	    "Defaults: --home $TROUPE_HOME (or ~/.local/state/troupe), "
 	    "--listen "
 	    "ipc://HOME/api.sock,\n"
 	    "--worker-listen ipc://HOME/worker.sock, --db HOME/troupe.db.  "
 	    "Every listener\nbut ipc:// (tcp://, tls+tcp://, ws://, "
-	    "abstract://, ...) needs --token-file.\n");
+	    "abstract://, ...) needs --token-file.  --http-listen (off "
+	    "by default) serves\n/metrics, POST /api and the dashboard; "
+	    "it needs a token: --token-file's, or\n--http-token-file's "
+	    "for HTTP alone.\n");
 }
 
 static int
@@ -93,6 +103,8 @@ main_set(opts *o, int key, const char *v)
 	case 't': slot = &o->token_file; break;
 	case 'c': slot = &o->tls_cert; break;
 	case 'k': slot = &o->tls_key; break;
+	case 'L': slot = &o->http_listen; break;
+	case 'K': slot = &o->http_token_file; break;
 	case 'T': return main_ms(v, &o->worker_timeout_ms);
 	case 'P': return main_ms(v, &o->pull_timeout_ms);
 	case 'A': return main_ms(v, &o->actor_prefetch);
@@ -122,6 +134,8 @@ main_opts_free(opts *o)
 	free(o->token_file);
 	free(o->tls_cert);
 	free(o->tls_key);
+	free(o->http_listen);
+	free(o->http_token_file);
 }
 
 /* Fills defaults from the state directory.  Returns 0 or an error. */
@@ -178,6 +192,7 @@ typedef struct daemon_state {
 	loopq      *q;
 	sched      *s;
 	rpc_server *api, *link;
+	http_srv   *http;
 } daemon_state;
 
 static void
@@ -206,7 +221,7 @@ main(int argc, char **argv)
 	daemon_state d = {0};
 	sched_opts   so = {0};
 	char         err[1024] = "";
-	char        *token = NULL;
+	char        *token = NULL, *http_token = NULL;
 	int          c, rv, status = 1;
 
 	troupe_log_init("troupe-scheduler", LOG_LVL_INFO);
@@ -258,6 +273,14 @@ main(int argc, char **argv)
 		main_opts_free(&o);
 		return 2;
 	}
+	if (o.http_token_file != NULL &&
+	    (rv = troupe_token_read(o.http_token_file, &http_token, err,
+	                            sizeof(err))) != 0) {
+		fprintf(stderr, "troupe-scheduler: %s\n", err);
+		free(token);
+		main_opts_free(&o);
+		return 2;
+	}
 	/* Nothing we start needs it. */
 	unsetenv("TROUPE_TOKEN");
 	uv_loop_init(&d.loop);
@@ -289,6 +312,15 @@ main(int argc, char **argv)
 			goto fail;
 	}
 	rpc_server_on_disconnect(d.link, sched_on_disconnect, d.s);
+	if (o.http_listen != NULL) {
+		http_opts ho = {.url = o.http_listen,
+		                .token =
+		                    http_token != NULL ? http_token : token};
+
+		if ((rv = http_open(d.s, d.q, d.api, &ho, &d.http, err,
+		                    sizeof(err))) != 0)
+			goto fail;
+	}
 	uv_signal_init(&d.loop, &d.sigterm);
 	uv_signal_init(&d.loop, &d.sigint);
 	uv_signal_init(&d.loop, &d.sighup);
@@ -298,6 +330,8 @@ main(int argc, char **argv)
 	uv_signal_start(&d.sighup, main_hup, SIGHUP);
 	log_info("listening: API %s, workers %s, state %s", o.listen,
 	         o.worker_listen, o.db);
+	if (d.http != NULL)
+		log_info("dashboard and metrics: %s", http_url(d.http));
 	sd_notify(0, "READY=1");
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	status = 0;
@@ -314,13 +348,17 @@ fail:
 		fprintf(stderr, "troupe-scheduler: %s\n", troupe_strerror(rv));
 	if (d.s != NULL)
 		sched_forget_calls(d.s);
+	/* The API's server first: it ends the calls HTTP parked in it. */
 	rpc_server_close(d.api);
 	rpc_server_close(d.link);
+	http_close(d.http);
 	loopq_close(d.q);
 	sched_close(d.s);
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&d.loop);
 	free(token);
+	free(http_token);
+	metrics_reset();
 	main_opts_free(&o);
 	if (status == 0)
 		log_info("stopped");

@@ -23,6 +23,7 @@
 #include "list.h"
 #include "wirecheck.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc.h"
 #include "api.pb-c.h"
 #include "troupe/envelope.h"
@@ -46,7 +47,12 @@ struct rpc_call {
 	int         answered;
 	/* What is being served, for the audit line at the answer. */
 	const rpc_method *method;
+	const char       *mname; /* the descriptor's, once found */
 	rpc_identity      who;
+	/* rpc_dispatch_foreign: no context or aio; the answer goes to
+	 * f.sink, which has run once sunk is set. */
+	bool        foreign, sunk;
+	rpc_foreign f;
 };
 
 struct rpc_server {
@@ -76,8 +82,16 @@ struct rpc_server {
 };
 
 static void rpc_call_recv(rpc_call *c);
-static int  rpc_bind_handlers(rpc_server *s);
-static int  rpc_call_new(rpc_server *s);
+
+/* A call with no nng context of its own: the fuzzers' (local server) or a
+ * foreign transport's.  It is freed once answered, never received on. */
+static bool
+rpc_detached(const rpc_call *c)
+{
+	return c->srv->local || c->foreign;
+}
+static int rpc_bind_handlers(rpc_server *s);
+static int rpc_call_new(rpc_server *s);
 
 /* Constant-time comparison, so the token cannot be guessed a byte at a
  * time from reply latency. */
@@ -99,7 +113,10 @@ rpc_call_free(rpc_call *c)
 	rpc_server *s = c->srv;
 
 	list_remove(&s->calls, c);
-	if (s->local) {
+	if (rpc_detached(c)) {
+		/* A foreign caller hears of every end, answered or not. */
+		if (c->foreign && !c->sunk)
+			c->f.sink(c->f.sink_arg, NULL, 0);
 		free(c);
 		return;
 	}
@@ -120,13 +137,13 @@ static void
 rpc_sent(rpc_call *c)
 {
 	rpc_server *s = c->srv;
-	int         rv = s->local ? 0 : nng_aio_result(c->aio);
+	int         rv = rpc_detached(c) ? 0 : nng_aio_result(c->aio);
 
 	if (rv != 0 && nng_aio_get_msg(c->aio) != NULL) {
 		nng_msg_free(nng_aio_get_msg(c->aio));
 		nng_aio_set_msg(c->aio, NULL);
 	}
-	if (s->local || s->receiving >= RPC_MIN_RECEIVERS)
+	if (rpc_detached(c) || s->receiving >= RPC_MIN_RECEIVERS)
 		rpc_call_free(c);
 	else
 		rpc_call_recv(c);
@@ -163,6 +180,23 @@ rpc_audit(const rpc_call *c, int err, const char *text)
 	         err == 0 ? "" : ": ", err == 0 ? "" : text);
 }
 
+/* Counts an answer by service, method ("-" before one is found) and
+ * code. */
+static void
+rpc_count(const rpc_call *c, int code)
+{
+	char                      labels[256];
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+	    &troupe__code__descriptor, code);
+
+	metrics_add(M_API_REQUESTS,
+	            metrics_labels(labels, sizeof(labels), "service",
+	                           c->srv->service->desc->name, "method",
+	                           c->mname != NULL ? c->mname : "-", "code",
+	                           v != NULL ? v->name : "?", NULL),
+	            1);
+}
+
 static void
 rpc_send(rpc_call *c, nng_msg *m)
 {
@@ -170,10 +204,14 @@ rpc_send(rpc_call *c, nng_msg *m)
 
 	c->answered = 1;
 	c->state = RPC_SEND;
-	if (c->srv->local) {
+	if (rpc_detached(c)) {
 		/* "Sent" at once; a call answered inside its handler is
 		 * freed by rpc_dispatch_buf, after the handler returned. */
-		if (c->srv->on_reply != NULL)
+		if (c->foreign) {
+			c->sunk = true;
+			c->f.sink(c->f.sink_arg, nng_msg_body(m),
+			          nng_msg_len(m));
+		} else if (c->srv->on_reply != NULL)
 			c->srv->on_reply(c->srv->on_reply_arg, nng_msg_body(m),
 			                 nng_msg_len(m));
 		nng_msg_free(m);
@@ -195,6 +233,7 @@ rpc_reply(rpc_call *c, const ProtobufCMessage *msg)
 		return;
 	}
 	rpc_audit(c, 0, NULL);
+	rpc_count(c, TROUPE__CODE__OK);
 	rpc_send(c, m);
 }
 
@@ -220,12 +259,13 @@ rpc_fail(rpc_call *c, int err, const char *fmt, ...)
 		i += k;
 	}
 	rpc_audit(c, err, text);
+	rpc_count(c, troupe_err_to_code(err));
 	if (troupe_envelope_reply(troupe_err_to_code(err), text, NULL, &m) !=
 	    0) {
 		/* Not even an error reply fits in memory: drop the call; the
 		 * client's deadline tells it. */
 		c->answered = 1;
-		if (!c->srv->local || c->state != RPC_DISPATCH)
+		if (!rpc_detached(c) || c->state != RPC_DISPATCH)
 			rpc_sent(c);
 		return;
 	}
@@ -269,6 +309,7 @@ rpc_dispatch_buf(rpc_call *c, const uint8_t *buf, size_t len, nng_msg *m)
 	c->state = RPC_DISPATCH;
 	c->answered = 0;
 	c->method = NULL;
+	c->mname = NULL;
 	memset(&c->who, 0, sizeof(c->who));
 	if (wirecheck_strings(&troupe__request__descriptor, buf, len, 0, why,
 	                      sizeof(why)) != 0) {
@@ -286,10 +327,14 @@ rpc_dispatch_buf(rpc_call *c, const uint8_t *buf, size_t len, nng_msg *m)
 		         "malformed request: not a troupe.Request envelope");
 		goto done;
 	}
-	if (s->auth != NULL) {
+	if (c->foreign || s->auth != NULL) {
 		char why[256];
-		int  rv = s->auth(s->auth_arg, req->token, req->project,
-		                  s->token != NULL, &c->who, why, sizeof(why));
+		int  rv =
+                    c->foreign
+		         ? c->f.auth(c->f.auth_arg, req->token, req->project,
+		                     c->f.required, &c->who, why, sizeof(why))
+		         : s->auth(s->auth_arg, req->token, req->project,
+		                   s->token != NULL, &c->who, why, sizeof(why));
 
 		if (rv != 0) {
 			rpc_fail(c, rv, "%s", why);
@@ -310,6 +355,8 @@ rpc_dispatch_buf(rpc_call *c, const uint8_t *buf, size_t len, nng_msg *m)
 	}
 	md =
 	    protobuf_c_service_descriptor_get_method_by_name(desc, req->method);
+	if (md != NULL)
+		c->mname = md->name;
 	if (md == NULL) {
 		rpc_fail(c, TROUPE_EUNIMPL, "unknown method '%.64s' of %s",
 		         req->method, desc->name);
@@ -339,7 +386,7 @@ rpc_dispatch_buf(rpc_call *c, const uint8_t *buf, size_t len, nng_msg *m)
 	if (!c->answered) {
 		/* Parked: keep the server receiving without this context. */
 		c->state = RPC_PARKED;
-		if (!s->local && s->receiving < RPC_MIN_RECEIVERS)
+		if (!rpc_detached(c) && s->receiving < RPC_MIN_RECEIVERS)
 			(void)rpc_call_new(s);
 	}
 done:
@@ -347,7 +394,7 @@ done:
 		protobuf_c_message_free_unpacked(in, NULL);
 	if (req != NULL)
 		troupe__request__free_unpacked(req, NULL);
-	if (s->local && c->answered)
+	if (rpc_detached(c) && c->answered)
 		rpc_call_free(c);
 }
 
@@ -399,6 +446,23 @@ rpc_dispatch_bytes(rpc_server *s, uint32_t pipe, const void *buf, size_t len)
 		return TROUPE_ENOMEM;
 	c->srv = s;
 	c->pipe = pipe;
+	list_append(&s->calls, c);
+	rpc_dispatch_buf(c, buf, len, NULL);
+	return 0;
+}
+
+int
+rpc_dispatch_foreign(rpc_server *s, const void *buf, size_t len,
+                     const rpc_foreign *f)
+{
+	rpc_call *c;
+
+	assert(f->auth != NULL && f->sink != NULL);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return TROUPE_ENOMEM;
+	c->srv = s;
+	c->foreign = true;
+	c->f = *f;
 	list_append(&s->calls, c);
 	rpc_dispatch_buf(c, buf, len, NULL);
 	return 0;

@@ -113,6 +113,33 @@ int rpc_server_open_local(const rpc_service *service, const char *token,
 int rpc_dispatch_bytes(rpc_server *s, uint32_t pipe, const void *buf,
                        size_t len);
 
+/* The answer to a call that came by another transport (the HTTP
+ * listener, http.c): reply is the packed troupe.Reply (len bytes, valid
+ * during the call only), or NULL when the call ends unanswered (its server
+ * closing with the call parked, or rpc_drop).  Runs once per call, on the
+ * loop thread. */
+typedef void rpc_sink(void *arg, const void *reply, size_t len);
+
+/* How a foreign request is served: who sent it, as auth (with arg) decides
+ * with a token required or not, and where its answer goes. */
+typedef struct rpc_foreign {
+	rpc_auth_fn *auth;
+	void        *auth_arg;
+	bool         required;
+	rpc_sink    *sink;
+	void        *sink_arg;
+} rpc_foreign;
+
+/* Loop thread: serves the len bytes at buf (not kept) as a request to the
+ * service of s by the path every received request takes (envelope
+ * unpacked, token checked, method found, role checked, body unpacked,
+ * handler called, now or parked), except that f->auth decides who sent it
+ * and the answer is handed to f->sink instead of an nng context.  The call
+ * is the server's (rpc_server_close ends it: sink with NULL).  Returns 0,
+ * or TROUPE_ENOMEM (then the sink is never called). */
+int rpc_dispatch_foreign(rpc_server *s, const void *buf, size_t len,
+                         const rpc_foreign *f);
+
 /* Stops the listener and frees every call, parked or not; callers must
  * forget the calls they parked first.  Accepts NULL. */
 void rpc_server_close(rpc_server *s);

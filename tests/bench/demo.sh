@@ -30,6 +30,8 @@ if [ -z "${SKIP_DEPS:-}" ]; then
 fi
 
 echo "== building into $build"
+# The dashboard's protobufjs, from web/'s lockfile (once; npm is the machine's).
+[ -d "$root/web/node_modules" ] || (cd "$root/web" && npm ci --no-audit --no-fund)
 # Warnings are errors in CI (.ci/run), not on a user's compiler.
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_WERROR=OFF >/dev/null
 cmake --build "$build" -j2
