@@ -51,7 +51,7 @@ declare -gA _troupe_flags=(
 	[token create]="--role --expires --json"
 	[token list]="--json"
 	[token revoke]=""
-	[troupe-scheduler]="--home --listen --worker-listen --db --token-file --tls-cert --tls-key --worker-timeout --pull-timeout --actor-prefetch --upload-timeout --config --help"
+	[troupe-scheduler]="--home --listen --worker-listen --db --token-file --tls-cert --tls-key --worker-timeout --pull-timeout --actor-prefetch --upload-timeout --http-listen --http-token-file --config --help"
 	[troupe-worker]="--scheduler --home --name --slots --cpu --mem --label --token-file --tls-ca --drain-timeout --run-as --allow-root --config --help"
 )
 
@@ -72,6 +72,7 @@ declare -gA _troupe_values=(
 	[--actor-prefetch]="" [--upload-timeout]="" [--config]="@file"
 	[--scheduler]="" [--label]="" [--tls-ca]="@file" [--drain-timeout]=""
 	[--run-as]="@user" [--item]="" [--attempt]=""
+	[--http-listen]="" [--http-token-file]="@file"
 )
 
 # Sets COMPREPLY for the value of flag $1, word $2 being typed.
