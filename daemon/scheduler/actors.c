@@ -286,9 +286,64 @@ actors_count_exit(const replica *r, const char *cause)
 	            1);
 }
 
+/* Counts into the metrics what is new in the worker's replica tallies
+ * since its last Pull: the totals only grow, so a Pull lost on the way
+ * loses nothing, and one that repeats counts nothing twice. */
+static void
+actors_count_tallies(worker *w, const Troupe__PullRequest *in)
+{
+	char labels[320];
+
+	for (size_t i = 0; i < in->n_replica_tallies; i++) {
+		const Troupe__ReplicaTally *t = in->replica_tallies[i];
+		worker_tally               *k = NULL;
+		uint64_t                    was = 0;
+
+		for (size_t j = 0; j < w->n_tallies && k == NULL; j++)
+			if (strcmp(w->tallies[j].key, t->env_key) == 0 &&
+			    strcmp(w->tallies[j].event, t->event) == 0)
+				k = &w->tallies[j];
+		if (k == NULL) {
+			worker_tally *v = realloc(
+			    w->tallies, (w->n_tallies + 1) * sizeof(*v));
+
+			if (v == NULL)
+				return; /* counted at the next Pull */
+			w->tallies = v;
+			k = &v[w->n_tallies];
+			k->key = strdup(t->env_key);
+			k->event = strdup(t->event);
+			k->total = 0;
+			if (k->key == NULL || k->event == NULL) {
+				free(k->key);
+				free(k->event);
+				return;
+			}
+			w->n_tallies++;
+		}
+		was = k->total;
+		if (t->total <= was)
+			continue;
+		k->total = t->total;
+		if (strcmp(t->event, "start") == 0)
+			metrics_add(M_REPLICA_PROC_STARTS,
+			            metrics_labels(labels, sizeof(labels),
+			                           "environment", t->env_key,
+			                           NULL),
+			            (double)(t->total - was));
+		else
+			metrics_add(M_REPLICA_PROC_EXITS,
+			            metrics_labels(labels, sizeof(labels),
+			                           "environment", t->env_key,
+			                           "cause", t->event, NULL),
+			            (double)(t->total - was));
+	}
+}
+
 void
 actors_reconcile(actors *s, worker *w, const Troupe__PullRequest *in)
 {
+	actors_count_tallies(w, in);
 	/* Ours that the worker no longer lists are gone (TTL, recycled,
 	 * crashed and given up), unless not yet announced to it. */
 	for (replica **pp = &w->replicas; *pp != NULL;) {

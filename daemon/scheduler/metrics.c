@@ -78,17 +78,32 @@ static const m_family m_families[M_N_IDS] = {
                           {0},
                           0},
     [M_REPLICA_STARTS] = {"troupe_replica_starts",
-                          "Actor replicas started by the workers, by "
-                          "environment.",
+                          "Actor replicas the scheduler placed on workers, "
+                          "by environment.",
                           false,
                           {0},
                           0},
     [M_REPLICA_EXITS] = {"troupe_replica_exits",
-                         "Actor replicas that exited, by environment and "
-                         "cause.",
+                         "Actor replicas gone as the scheduler sees them, "
+                         "by environment and cause (stopped, exited, "
+                         "worker_lost).",
                          false,
                          {0},
                          0},
+    [M_REPLICA_PROC_STARTS] = {"troupe_replica_processes_started",
+                               "Replica processes the workers started "
+                               "(restarts in place included), by "
+                               "environment.",
+                               false,
+                               {0},
+                               0},
+    [M_REPLICA_PROC_EXITS] = {"troupe_replica_processes_exited",
+                              "Replica processes that exited on the "
+                              "workers, by environment and cause (ttl, "
+                              "recycled, crashed, stopped).",
+                              false,
+                              {0},
+                              0},
     [M_COMMIT_SECONDS] = {"troupe_commit_duration_seconds",
                           "Wall time of each group commit to SQLite.", true,
                           M_COMMIT_BOUNDS},

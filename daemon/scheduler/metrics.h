@@ -19,16 +19,18 @@
 
 /* The families kept here, in the order they are written. */
 typedef enum metrics_id {
-	M_API_REQUESTS,      /* counter {service,method,code} */
-	M_ITEMS_FINISHED,    /* counter {task,outcome} */
-	M_ATTEMPTS_FINISHED, /* counter {task,state} */
-	M_ITEM_SECONDS,      /* histogram {task} */
-	M_SYSTEM_RETRIES,    /* counter {cause} */
-	M_EXECS_FINISHED,    /* counter {phase} */
-	M_REPLICA_STARTS,    /* counter {environment} */
-	M_REPLICA_EXITS,     /* counter {environment,cause} */
-	M_COMMIT_SECONDS,    /* histogram {} */
-	M_COMMIT_BATCH,      /* histogram {} (executions per commit) */
+	M_API_REQUESTS,        /* counter {service,method,code} */
+	M_ITEMS_FINISHED,      /* counter {task,outcome} */
+	M_ATTEMPTS_FINISHED,   /* counter {task,state} */
+	M_ITEM_SECONDS,        /* histogram {task} */
+	M_SYSTEM_RETRIES,      /* counter {cause} */
+	M_EXECS_FINISHED,      /* counter {phase} */
+	M_REPLICA_STARTS,      /* counter {environment} */
+	M_REPLICA_EXITS,       /* counter {environment,cause} */
+	M_REPLICA_PROC_STARTS, /* counter {environment}, from the workers */
+	M_REPLICA_PROC_EXITS,  /* counter {environment,cause}, from them */
+	M_COMMIT_SECONDS,      /* histogram {} */
+	M_COMMIT_BATCH,        /* histogram {} (executions per commit) */
 	M_N_IDS
 } metrics_id;
 

@@ -102,6 +102,11 @@ worker_free(worker *w)
 		free(w->label_keys[i]);
 		free(w->label_vals[i]);
 	}
+	for (size_t i = 0; i < w->n_tallies; i++) {
+		free(w->tallies[i].key);
+		free(w->tallies[i].event);
+	}
+	free(w->tallies);
 	free(w->stops);
 	free(w->label_keys);
 	free(w->label_vals);

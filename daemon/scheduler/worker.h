@@ -73,7 +73,18 @@ typedef struct worker {
 	uint32_t        n_replicas;
 	char          **stops;
 	size_t          n_stops;
+	/* actors.c's: the worker's replica tallies as last reported (see
+	 * ReplicaTally in link.proto), to count only what is new. */
+	struct worker_tally *tallies;
+	size_t               n_tallies;
 } worker;
+
+/* One tally a worker reported: its environment key, event, total. */
+typedef struct worker_tally {
+	char    *key;
+	char    *event;
+	uint64_t total;
+} worker_tally;
 
 /* A new READY worker from its registration, into *out (the caller's:
  * worker_free).  Returns 0 or TROUPE_ENOMEM. */

@@ -347,8 +347,59 @@ pool_free(pool *p)
 	pool_forget_last(p);
 	free(p->st);
 	free(p->stp);
+	for (size_t i = 0; i < p->n_tally; i++) {
+		free(p->tally[i].env_key);
+		free(p->tally[i].event);
+	}
+	free(p->tally);
+	free(p->tallyp);
 	free(p->shim);
 	free(p);
+}
+
+void
+pool_tally_add(pool *p, const char *key, const char *event)
+{
+	Troupe__ReplicaTally *t;
+
+	for (size_t i = 0; i < p->n_tally; i++)
+		if (strcmp(p->tally[i].env_key, key) == 0 &&
+		    strcmp(p->tally[i].event, event) == 0) {
+			p->tally[i].total++;
+			return;
+		}
+	if (p->n_tally == p->tally_cap) {
+		size_t                cap = p->tally_cap ? p->tally_cap * 2 : 8;
+		Troupe__ReplicaTally *nt = realloc(p->tally, cap * sizeof(*nt));
+		Troupe__ReplicaTally **np;
+
+		if (nt == NULL)
+			return;
+		p->tally = nt;
+		if ((np = realloc(p->tallyp, cap * sizeof(*np))) == NULL)
+			return;
+		p->tallyp = np;
+		p->tally_cap = cap;
+	}
+	t = &p->tally[p->n_tally];
+	troupe__replica_tally__init(t);
+	if ((t->env_key = strdup(key)) == NULL ||
+	    (t->event = strdup(event)) == NULL) {
+		free(t->env_key);
+		return;
+	}
+	t->total = 1;
+	p->n_tally++;
+}
+
+void
+pool_tallies(pool *p, Troupe__ReplicaTally ***out, size_t *n)
+{
+	/* The array may have moved since the last call. */
+	for (size_t i = 0; i < p->n_tally; i++)
+		p->tallyp[i] = &p->tally[i];
+	*out = p->tallyp;
+	*n = p->n_tally;
 }
 
 int

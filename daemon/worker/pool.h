@@ -126,6 +126,11 @@ void pool_shutdown(pool *p, const char *why);
  * Returns 0 or TROUPE_ENOMEM (*n is then 0). */
 int pool_status(pool *p, Troupe__ReplicaStatus ***out, size_t *n);
 
+/* The tallies of replica processes started and exited (per environment
+ * and cause) since the pool was made: sets *out to an array of *n that the
+ * pool owns until the next pool_tally_add or pool_free. */
+void pool_tallies(pool *p, Troupe__ReplicaTally ***out, size_t *n);
+
 /* Replica processes alive (started and not yet exited). */
 size_t pool_procs(const pool *p);
 

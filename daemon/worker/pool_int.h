@@ -93,6 +93,13 @@ struct pool {
 	Troupe__ReplicaStatus  *st;
 	Troupe__ReplicaStatus **stp;
 	size_t                  st_cap;
+
+	/* Replica processes started and exited, per environment and cause,
+	 * since the pool was made (never shrinks: environments are few);
+	 * pool_tallies' answer points into it. */
+	Troupe__ReplicaTally  *tally;
+	Troupe__ReplicaTally **tallyp;
+	size_t                 n_tally, tally_cap;
 };
 
 /* pool.c */
@@ -121,6 +128,10 @@ void pool_fail_queue(pool *p, pool_env *e, const char *msg);
 /* Takes id off the list of the last pool_status: it must not come back by
  * pool_submit (the scheduler stopped it, or it was given up). */
 void pool_unlist(pool *p, const char *id);
+
+/* Adds one to the tally of event ("start", or an exit's cause) for the
+ * environment key; out of memory, the event goes uncounted. */
+void pool_tally_add(pool *p, const char *key, const char *event);
 
 /* pool_rep.c */
 

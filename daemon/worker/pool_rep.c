@@ -87,6 +87,7 @@ pool_rep_spawn(pool *p, pool_rep *r)
 		return rv;
 	}
 	p->n_procs++;
+	pool_tally_add(p, r->env->key, "start");
 	log_debug("replica %s of %s started (pid %d)", r->id, r->env->key,
 	          replica_pid(r->proc));
 	return 0;
@@ -208,6 +209,11 @@ pool_on_exit(void *arg, replica *proc)
 	p->depth++;
 	p->n_procs--;
 	r->proc = NULL;
+	pool_tally_add(p, e->key,
+	               crashed                 ? "crashed"
+	               : replica_expired(proc) ? "ttl"
+	               : r->recycle            ? "recycled"
+	                                       : "stopped");
 	replica_describe_exit(proc, how, sizeof(how));
 	n = replica_stderr_tail(proc, tail, sizeof(tail));
 	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' '))

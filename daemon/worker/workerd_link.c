@@ -215,6 +215,7 @@ wk_send_pull(workerd *w)
 	/* Every live replica, every time: the scheduler reconciles. */
 	if ((rv = pool_status(w->pool, &req.replicas, &req.n_replicas)) != 0)
 		log_error("cannot list the replicas: %s", troupe_strerror(rv));
+	pool_tallies(w->pool, &req.replica_tallies, &req.n_replica_tallies);
 	rv = wlink_call(w->link, WLINK_PULL, "Pull", &req.base,
 	                (int)(w->pull_timeout_ms + WK_PULL_SLACK_MS),
 	                wk_on_pull, w);

@@ -248,6 +248,60 @@ test_metrics_after_maps(void **state)
 	h_done(c);
 }
 
+/* The workers' own replica figures reach /metrics through their Pulls:
+ * an environment recycled after 3 items and gone idle after 1 s shows
+ * processes started, recycled and expired (ttl), and once every
+ * process is gone as many exits as starts. */
+static void
+test_replica_processes(void **state)
+{
+	h_cluster  *c = h_start(&(h_opts){.workers = 1,
+	                                  .slots = 2,
+	                                  .tcp = true,
+	                                  .sched_args = "--http-listen "
+	                                                 "127.0.0.1:0"});
+	const char *url = http_url(c), *text = NULL;
+	double      started = 0, ttl = 0, recycled = 0, stopped = 0;
+	int64_t     t0;
+
+	(void)state;
+	assert_int_equal(
+	    h_run(c, NULL, NULL,
+	          "troupe actor create rec --cmd 'while read x; do echo $x; "
+	          "done' --replicas 1 --ttl 1 --max-items 3 && seq 9 | troupe "
+	          "map --actor rec > /dev/null"),
+	    0);
+	t0 = h_now_ms();
+	while (h_now_ms() - t0 < 60000) {
+		text = scrape(c, url);
+		started = sample(text, "troupe_replica_processes_started_total{"
+		                       "environment=\"rec\"}");
+		ttl = sample(text, "troupe_replica_processes_exited_total{"
+		                   "environment=\"rec\",cause=\"ttl\"}");
+		recycled = sample(text, "troupe_replica_processes_exited_total{"
+		                        "environment=\"rec\",cause=\"recycled"
+		                        "\"}");
+		stopped =
+		    sample(text, "troupe_replica_processes_exited_total{"
+		                 "environment=\"rec\",cause=\"stopped\"}");
+		if (ttl >= 1 && started == ttl + (recycled > 0 ? recycled : 0) +
+		                               (stopped > 0 ? stopped : 0))
+			break;
+		h_run(c, NULL, NULL, "sleep 0.5");
+	}
+	fprintf(stderr,
+	        "replica processes: %.0f started, %.0f recycled, %.0f ttl, "
+	        "%.0f stopped\n",
+	        started, recycled, ttl, stopped);
+	assert_true(started >= 3);
+	assert_true(recycled >= 2);
+	assert_true(ttl >= 1);
+	assert_true(started == ttl + recycled + (stopped > 0 ? stopped : 0));
+	h_assert_contains(text, "# TYPE troupe_replica_processes_exited_total "
+	                        "counter\n");
+	h_done(c);
+}
+
 /* The token guards /metrics and /api; /api is the API itself; bad
  * bodies get 400 and the daemon goes on. */
 static void
@@ -366,9 +420,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    H_TEST(test_refused_without_token),
-	    H_TEST(test_guarded_listener),
-	    H_TEST(test_metrics_after_maps),
+	    H_TEST(test_refused_without_token), H_TEST(test_guarded_listener),
+	    H_TEST(test_metrics_after_maps),    H_TEST(test_replica_processes),
 	    H_TEST(test_up_prints_dashboard),
 	};
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
