@@ -100,6 +100,7 @@ class NngError(Exception):
 
     def __init__(self, rv, what):
         self.rv = rv
+        self.what = what
         super().__init__(f"{what}: {strerror(rv)}")
 
 
@@ -192,7 +193,11 @@ class Socket:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise NngError(ETIMEDOUT, "recv")
-                r, _, _ = select.select([self._fd], [], [], left)
+                try:
+                    r, _, _ = select.select([self._fd], [], [], left)
+                except (OSError, ValueError):
+                    # Closed by another thread (Client.close).
+                    raise NngError(ECLOSED, "recv") from None
                 if r:
                     break
         left = max(deadline - time.monotonic(), 0.001)

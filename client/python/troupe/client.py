@@ -6,10 +6,10 @@ messages protoc generated from proto/api.proto (``troupe.pb``).  A refused
 call raises :class:`troupe.TroupeError` with the reply's status code;
 arguments that are wrong before any call raise ValueError or TypeError.
 
-Threading: a Client may be shared by threads; its calls are serialised on
-one socket (a lock around each request/reply), so a thread blocked in a
-long ``watch`` delays the others: give each thread its own Client when that
-matters.
+Threading: a Client may be shared by threads.  Each thread that calls gets
+its own connection (a req0 socket dialed on its first call), so a thread
+long-polling in ``watch`` or ``results`` never delays another thread's
+upload; close() closes them all.
 """
 
 import math
@@ -280,7 +280,7 @@ class Client:
 
     def __init__(self, addr=None, token=None, timeout=30.0, *,
                  project=None, token_file=None, tls_ca=None):
-        self._sock = None
+        self._socks = []
         self._timeout = _secs("timeout", timeout, allow_zero=False)
         if addr is not None:
             _str("addr", addr)
@@ -301,22 +301,44 @@ class Client:
             _config.default_project()
         ca = tls_ca if tls_ca is not None else \
             os.environ.get("TROUPE_TLS_CA")
+        self._tls_ca = ca
         self._lock = threading.Lock()
-        try:
-            self._sock = _nng.Socket(self.addr, MAX_MSG, tls_ca=ca)
-        except _nng.NngError as e:
-            raise TroupeError(_connect_code(e.rv),
-                              f"cannot reach the scheduler at {self.addr}: "
-                              f"{_connect_reason(e)} (is `troupe up` "
-                              "running?)", self.addr) from None
+        self._local = threading.local()
+        self._socks = []
+        self._closed = False
+        self._socket()
+
+    def _socket(self):
+        """The calling thread's socket, dialed on its first call."""
+        sock = getattr(self._local, "sock", None)
+        if sock is not None:
+            return sock
+        with self._lock:
+            if self._closed:
+                raise TroupeError("FAILED_PRECONDITION",
+                                  "the client is closed", self.addr)
+            try:
+                sock = _nng.Socket(self.addr, MAX_MSG, tls_ca=self._tls_ca)
+            except _nng.NngError as e:
+                raise TroupeError(_connect_code(e.rv),
+                                  "cannot reach the scheduler at "
+                                  f"{self.addr}: {_connect_reason(e)} (is "
+                                  "`troupe up` running?)",
+                                  self.addr) from None
+            self._socks.append(sock)
+        self._local.sock = sock
+        return sock
 
     # -- plumbing --
 
     def close(self):
-        """Closes the connection (idempotent)."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        """Closes every connection of this client (idempotent); a later
+        call raises TroupeError("FAILED_PRECONDITION")."""
+        with self._lock:
+            self._closed = True
+            socks, self._socks = self._socks, []
+        for sock in socks:
+            sock.close()
 
     def __enter__(self):
         return self
@@ -345,23 +367,24 @@ class Client:
                                    body=request.SerializeToString(),
                                    project=self.project or "")
         data = env.SerializeToString()
-        with self._lock:
-            if self._sock is None:
+        sock = self._socket()
+        try:
+            sock.send(data, t)
+            raw = sock.recv(t)
+        except _nng.NngError as e:
+            if self._closed:
                 raise TroupeError("FAILED_PRECONDITION",
-                                  "the client is closed", self.addr)
-            try:
-                self._sock.send(data, t)
-                raw = self._sock.recv(t)
-            except _nng.NngError as e:
-                if e.rv == _nng.ETIMEDOUT:
-                    raise TroupeError(
-                        "DEADLINE_EXCEEDED",
-                        f"no reply from {self.addr} to {method} within "
-                        f"{t:g} s", self.addr) from None
-                raise TroupeError("UNAVAILABLE",
-                                  f"no reply from {self.addr} to {method}: "
-                                  f"{_nng.strerror(e.rv)}",
+                                  "the client is closed",
                                   self.addr) from None
+            if e.rv == _nng.ETIMEDOUT:
+                raise TroupeError(
+                    "DEADLINE_EXCEEDED",
+                    f"no reply from {self.addr} to {method} within "
+                    f"{t:g} s", self.addr) from None
+            raise TroupeError("UNAVAILABLE",
+                              f"no reply from {self.addr} to {method}: "
+                              f"{_nng.strerror(e.rv)}",
+                              self.addr) from None
         try:
             rep = envelope_pb2.Reply.FromString(raw)
         except Exception:
@@ -387,7 +410,7 @@ class Client:
                concurrency=0, retries=None, timeout=None,
                min_success_ratio=None, resources=None, name=None,
                execution_timeout=None, project=None,
-               chunk_bytes=CHUNK_BYTES):
+               chunk_bytes=CHUNK_BYTES, on_created=None):
         """Starts a map of ``command`` (or registered ``task``, or
         registered ``actor``) over ``items`` and returns the Execution.
 
@@ -407,6 +430,9 @@ class Client:
         execution, in seconds; ``retries``, ``timeout`` and
         ``min_success_ratio`` override a task's settings when given.
         ``env`` is a dict of environment variables for each item process.
+        ``on_created(execution)``, when given, is called as soon as the
+        execution exists (after the first chunk), so that another thread
+        may start reading its results while the upload goes on.
         """
         spec = self._spec(command=command, task=task, actor=actor,
                           replicas=replicas, ttl=ttl, protocol=protocol,
@@ -425,7 +451,9 @@ class Client:
         except TypeError:
             raise TypeError("items must be an iterable of bytes or str, not "
                             f"{type(items).__name__}") from None
-        return self._upload(spec, it, chunk)
+        if on_created is not None and not callable(on_created):
+            raise TypeError("on_created must be callable")
+        return self._upload(spec, it, chunk, on_created)
 
     @staticmethod
     def _spec(*, command, task, actor, replicas, ttl, protocol, env,
@@ -539,7 +567,7 @@ class Client:
             if ahead is _MISSING:
                 return
 
-    def _upload(self, spec, it, chunk_bytes):
+    def _upload(self, spec, it, chunk_bytes, on_created):
         creq = pb.CreateExecutionRequest(spec=spec, seal=True)
         fixed = creq.ByteSize()
         budget = [max(chunk_bytes - fixed - _ENVELOPE_SLACK, 1)]
@@ -551,12 +579,14 @@ class Client:
         if not ex.id:
             raise TroupeError("INTERNAL", "CreateExecution returned no id",
                               self.addr)
-        if last:
-            return ex
         eid, offset = ex.id, len(first)
         fixed = pb.AppendItemsRequest(id=eid, offset=2**64 - 1).ByteSize()
         budget[0] = max(chunk_bytes - fixed - _ENVELOPE_SLACK, 1)
         try:
+            if on_created is not None:
+                on_created(ex)
+            if last:
+                return ex
             return self._upload_rest(eid, offset, chunks)
         except BaseException as e:
             # Do not leave a half-uploaded execution waiting for a seal
@@ -872,6 +902,8 @@ class Client:
 
 def _connect_reason(e):
     """Why a dial failed, in the CLI's words (client/cli/connect.c)."""
+    if e.what != "dial":
+        return str(e)  # the TLS set-up, which names what it used
     return {
         _nng.ENOENT: "no such socket",
         _nng.ECONNREFUSED: "connection refused",
