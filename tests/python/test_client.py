@@ -67,7 +67,7 @@ def test_generated_messages_import_inside_the_package():
     assert troupe.Client.__module__ == "troupe.client"
 
 
-# --- executions ---------------------------------------------------------------
+# --- executions -------------------------------------------------------------
 
 def test_submit_watch_outputs_status(cluster):
     with cluster.client() as c:
