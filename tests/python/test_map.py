@@ -189,6 +189,22 @@ def test_retries(cluster, tmp_path):
         assert troupe.map(g, [str(tmp_path / "c")], client=c) == ["ok"]
 
 
+def test_timeout_per_item(cluster):
+    env = troupe.ActorEnvironment(name="timeout", replica_count=1,
+                                  ttl_seconds=60)
+    with cluster.client() as c:
+        # Warm first: a booting replica's start-up counts against the
+        # timeout of the first item written to it.
+        assert troupe.map(env.task(funcs.ident), [1], client=c) == [1]
+        with pytest.raises(troupe.MapError) as e:
+            troupe.map(env.task(funcs.sleep_for), [0, 30], timeout=3,
+                       client=c)
+        assert e.value.failed == 1 and e.value.errors[0][0] == 1
+        assert "timed out" in e.value.errors[0][1]
+        assert troupe.map(env.task(funcs.sleep_for), [0, 30], timeout=3,
+                          min_success_ratio=0.5, client=c) == [0, None]
+
+
 # -- actor environments -------------------------------------------------------
 
 def test_warm_replicas_serve_another_function(cluster):

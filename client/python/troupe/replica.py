@@ -13,14 +13,16 @@ the item's error; the replica goes on.  While serving, anything written to
 stdout (print) goes to stderr, so it cannot corrupt the reply stream.
 
 Throughput: the worker writes up to --actor-prefetch items ahead, so the
-loop reads whatever stdin holds, serves every complete frame in it, and
-writes the replies in one write before it blocks again.  Requests in the
-layout the worker writes (seq then input) are parsed inline; anything
-else goes through troupe_actor's general decoder.
+loop reads whatever stdin holds (one read for many frames) and serves
+every complete frame in it; a writer thread sends the replies in batches
+(_Writer), without ever holding a reply back behind a slow item.  Requests in the layout the worker writes (seq then input) are
+parsed inline; anything else goes through troupe_actor's general decoder.
 """
 
 import os
+import queue
 import sys
+import threading
 import traceback
 
 from . import _codec
@@ -138,9 +140,62 @@ def _enter_client_cwd():
             pass
 
 
+class _Writer:
+    """Writes replies from a thread of its own, each batch of the replies
+    made meanwhile in one write: while the main thread serves cheap items
+    back to back it holds the GIL, so replies pile up for a few ms and go
+    out together; while it waits in a slow function (sleep, I/O, C code
+    releasing the GIL) the replies made before it go out at once, so a fast
+    item never waits for the slow one after it."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.q = queue.SimpleQueue()
+        self.t = threading.Thread(target=self._run, name="troupe.replica writer",
+                                  daemon=True)
+        self.t.start()
+
+    def put(self, rep):
+        self.q.put(rep)
+
+    def close(self):
+        """Writes what is left and waits for the thread."""
+        self.q.put(None)
+        self.t.join()
+
+    def _run(self):
+        q, end = self.q, False
+        while not end:
+            parts = [q.get()]
+            while True:
+                try:
+                    parts.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            if parts[-1] is None:
+                parts.pop()
+                end = True
+            data = b"".join(parts)
+            try:
+                while data:
+                    data = data[os.write(self.fd, data) :]
+            except OSError as exc:
+                # The worker closed our stdout: it has let this replica go.
+                sys.stderr.write("troupe.replica: writing replies: %s\n" % exc)
+                os._exit(1)
+
+
 def serve(inp=0, out=1):
     """Serves frames on file descriptors inp and out until EOF on inp."""
     funcs = Functions()
+    writer = _Writer(out)
+    try:
+        _serve(inp, writer, funcs)
+    finally:
+        writer.close()
+
+
+def _serve(inp, writer, funcs):
     buf = bytearray()
     while True:
         chunk = os.read(inp, _READ)
@@ -150,7 +205,7 @@ def serve(inp=0, out=1):
             return
         buf += chunk
         view = memoryview(buf)
-        n, pos, replies = len(buf), 0, []
+        n, pos = len(buf), 0
         while pos < n:
             # The length prefix of the next frame, if it is all here.
             size, p, shift = 0, pos, 0
@@ -173,16 +228,12 @@ def serve(inp=0, out=1):
             pos = p + size
             seq, data = _decode_request(msg)
             try:
-                replies.append(_reply(seq, output=funcs.call(data)))
+                writer.put(_reply(seq, output=funcs.call(data)))
             except (Exception, SystemExit) as exc:
-                replies.append(_reply(seq, error=_trim(format_exc(exc, __file__))))
+                writer.put(_reply(seq, error=_trim(format_exc(exc, __file__))))
         view.release()
         if pos:
             del buf[:pos]
-        if replies:
-            data = b"".join(replies)
-            while data:
-                data = data[os.write(out, data) :]
 
 
 def main():
