@@ -252,6 +252,30 @@ def test_same_definition_is_not_replaced(cluster):
         assert c.actor("again").env.ttl_seconds == 60
 
 
+def test_replacing_keeps_the_functions_it_carried(cluster):
+    # Two programs share an environment's name with different functions:
+    # the second replaces the definition (its pickle is not there), and
+    # the first, which registered before, still finds its own.
+    k = 1
+
+    def plus(x):
+        return x + k
+
+    def minus(x):
+        return x - k
+
+    first = troupe.ActorEnvironment(name="shared", replica_count=1,
+                                    ttl_seconds=120)
+    second = troupe.ActorEnvironment(name="shared", replica_count=1,
+                                     ttl_seconds=120)
+    p, m = first.task(plus), second.task(minus)
+    with cluster.client() as c:
+        assert troupe.map(p, [1], client=c) == [2]
+        assert troupe.map(m, [1], client=c) == [0]
+        assert troupe.map(p, [1, 2], client=c) == [2, 3]
+        assert p.prepare(c)[0][1] == ord("k")  # by key, found there
+
+
 def test_ttl_expiry(cluster):
     env = troupe.ActorEnvironment(name="brief", replica_count=1,
                                   ttl_seconds=1)
