@@ -193,7 +193,7 @@ def test_timeout_per_item(cluster):
     env = troupe.ActorEnvironment(name="timeout", replica_count=1,
                                   ttl_seconds=60)
     with cluster.client() as c:
-        # Warm first: a booting replica's start-up counts against the
+        # Warm first: a booting replica's start-up can count against the
         # timeout of the first item written to it.
         assert troupe.map(env.task(funcs.ident), [1], client=c) == [1]
         with pytest.raises(troupe.MapError) as e:
