@@ -210,13 +210,25 @@ class _Run:
 
     def _results(self, ordered):
         for r in self.client.results(self.id, ordered=ordered):
-            if r.state == _ITEM_SUCCEEDED:
-                yield r.index, _decode(r)
-            else:
-                self.failed += 1
-                if r.state == _ITEM_FAILED and len(self.errors) < _FIRST_ERRORS:
-                    self.errors.append((r.index, r.error or "(no error text)"))
-                yield r.index, None
+            yield self._one(r)
+
+    def all_results(self):
+        """Waits for the end (long polls), then reads every output once, in
+        input order: for a list, far fewer calls than following each item
+        as it lands (a 100,000-item map: 3 calls instead of ~400), which
+        leaves the CPU to the replicas on a small machine."""
+        self.client.watch(self.id)
+        self.upload_done()
+        return [self._one(r)[1] for r in self.client.outputs(self.id)]
+
+    def _one(self, r):
+        """(index, value or None) of an ItemResult; records failures."""
+        if r.state == _ITEM_SUCCEEDED:
+            return r.index, _decode(r)
+        self.failed += 1
+        if r.state == _ITEM_FAILED and len(self.errors) < _FIRST_ERRORS:
+            self.errors.append((r.index, r.error or "(no error text)"))
+        return r.index, None
 
     def finish(self, outputs=None):
         """Raises MapError unless the execution succeeded; aborts it first
@@ -288,7 +300,7 @@ def map(fn, items, concurrency=0, retries=None, timeout=None,
     try:
         if not run.start():
             return []
-        out = [v for _, v in run.results(True)]
+        out = run.all_results()
         run.finish(out)
         return out
     except KeyboardInterrupt:
