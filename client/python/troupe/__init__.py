@@ -40,10 +40,18 @@ def __getattr__(name):
 __all__ = ["Client", "TroupeError", "pb", "is_terminal"]
 
 # --- Python functions as tasks (PY-TASKS owns this block) -------------------
-# troupe.map shadows the builtin only as an attribute of this package.
-from .mapping import MapError, imap, map  # noqa: E402,A001
-from .tasks import ActorEnvironment, Resources, Task, task  # noqa: E402
-
-__all__ += ["map", "imap", "MapError", "task", "Task", "ActorEnvironment",
-            "Resources"]
+# Loaded on first use as well (_LAZY): replicas and per-item processes
+# import the package but need none of these.  troupe.map shadows the
+# builtin only as an attribute of this package.
+_TASKS_LAZY = {
+    "map": (".mapping", "map"),
+    "imap": (".mapping", "imap"),
+    "MapError": (".mapping", "MapError"),
+    "task": (".tasks", "task"),
+    "Task": (".tasks", "Task"),
+    "ActorEnvironment": (".tasks", "ActorEnvironment"),
+    "Resources": (".tasks", "Resources"),
+}
+_LAZY.update(_TASKS_LAZY)
+__all__ += list(_TASKS_LAZY)
 # --- end of the PY-TASKS block ----------------------------------------------
