@@ -15,6 +15,19 @@ import troupe
 from troupe import _codec, tasks
 
 WAIT_S = 60.0  # every wait is bounded; ASan daemons on a loaded machine
+EXEC_S = 120  # and every map, whole
+
+
+def _bounded(f):
+    """f (troupe.map, troupe.imap) with execution_timeout=EXEC_S unless
+    given: a map that hangs fails the test instead of holding it."""
+    def g(*args, **kwargs):
+        kwargs.setdefault("execution_timeout", EXEC_S)
+        return f(*args, **kwargs)
+    return g
+
+
+tmap, timap = _bounded(troupe.map), _bounded(troupe.imap)
 
 
 def wait_for(what, cond, timeout=WAIT_S, every=0.1):
@@ -45,7 +58,7 @@ def settled(c, name, served):
                              >= served else None)(replicas(c, name)))
 
 
-# -- values ------------------------------------------------------------------
+# -- values -------------------------------------------------------------------
 
 JSON_VALUES = [0, -5, 2**70, 1.5, "é\n\x00", None, True, False, [], {},
                [1, "a", None], {"k": [1, 2.5, {"n": None}]}]
@@ -60,7 +73,7 @@ def test_values_come_back_equal_and_bytes_untouched(cluster):
     raw = bytes(range(256)) + b"\n\r\x00"
     with cluster.client() as c:
         items = JSON_VALUES + PICKLED_VALUES + [raw, b""]
-        out = troupe.map(ident, items, client=c)
+        out = tmap(ident, items, client=c)
         assert out == items
         assert [type(v) for v in out] == [type(v) for v in items]
         # What troupe itself holds: JSON as JSON text, bytes as themselves
@@ -71,7 +84,7 @@ def test_values_come_back_equal_and_bytes_untouched(cluster):
             b'{"k":[1,2.5,{"n":null}]}'
         assert stored[len(JSON_VALUES) + len(PICKLED_VALUES)] == b"\x00" + raw
         # The function sees the argument's own type.
-        assert troupe.map(env.task(funcs.type_name), [b"x", (1,), 1.0, "s"],
+        assert tmap(env.task(funcs.type_name), [b"x", (1,), 1.0, "s"],
                           client=c) == ["bytes", "tuple", "float", "str"]
 
 
@@ -86,7 +99,7 @@ def test_codec_round_trip_without_a_cluster():
         _codec.encode_value(i for i in range(2))
 
 
-# -- how functions travel -------------------------------------------------------
+# -- how functions travel -----------------------------------------------------
 
 def test_by_reference_and_by_value(cluster):
     offset = 1000
@@ -101,16 +114,16 @@ def test_by_reference_and_by_value(cluster):
     env = troupe.ActorEnvironment(name="both", replica_count=2,
                                   ttl_seconds=60)
     with cluster.client() as c:
-        assert troupe.map(env.task(funcs.square), range(20), client=c) == \
+        assert tmap(env.task(funcs.square), range(20), client=c) == \
             [i * i for i in range(20)]
-        assert troupe.map(env.task(local), range(20), client=c) == \
+        assert tmap(env.task(local), range(20), client=c) == \
             [i + 1000 for i in range(20)]
-        assert troupe.map(env.task(lambda s: s.upper()), ["a", "b"],
+        assert tmap(env.task(lambda s: s.upper()), ["a", "b"],
                           client=c) == ["A", "B"]
         # A plain function, no decorator: a process per item.
-        assert troupe.map(local, [1, 2], client=c) == [1001, 1002]
+        assert tmap(local, [1, 2], client=c) == [1001, 1002]
         # print() in the function goes to stderr, not into the outputs.
-        assert troupe.map(env.task(funcs.noisy), [1, "two"], client=c) == \
+        assert tmap(env.task(funcs.noisy), [1, "two"], client=c) == \
             [1, "two"]
 
 
@@ -127,24 +140,24 @@ def test_functions_decorated_first_travel_by_key(cluster):
         header, kw = triple.prepare(c)
         assert header[1] == ord("k")  # a key, not the pickle, in each item
         assert len(header) < 24
-        assert troupe.map(triple, [1, 2], client=c) == [3, 6]
+        assert tmap(triple, [1, 2], client=c) == [3, 6]
         # Decorated after the environment's first use: inline, still works.
         late = env.task(lambda x: x - k)
         assert late.prepare(c)[0][1] == ord("v")
-        assert troupe.map(late, [5], client=c) == [2]
+        assert tmap(late, [5], client=c) == [2]
 
 
-# -- failures --------------------------------------------------------------
+# -- failures -----------------------------------------------------------------
 
 def test_exception_fails_its_item_alone_with_traceback(cluster):
     env = troupe.ActorEnvironment(name="errs", replica_count=1,
                                   ttl_seconds=60)
     f = env.task(funcs.fail_on)
     with cluster.client() as c:
-        out = troupe.map(f, range(10), min_success_ratio=0.8, client=c)
+        out = tmap(f, range(10), min_success_ratio=0.8, client=c)
         assert out == [1, 2, 3, 4, 5, 6, 7, None, 9, 10]
         with pytest.raises(troupe.MapError) as e:
-            troupe.map(f, range(10), client=c)
+            tmap(f, range(10), client=c)
         err = e.value
         assert isinstance(err, troupe.TroupeError)
         assert err.failed == 1 and err.total == 10
@@ -157,7 +170,7 @@ def test_exception_fails_its_item_alone_with_traceback(cluster):
         assert "1 of 10 items failed" in str(err)
         # Below the ratio: raises too, with the ratio's reason.
         with pytest.raises(troupe.MapError, match="min success ratio"):
-            troupe.map(f, range(10), min_success_ratio=0.95, client=c)
+            tmap(f, range(10), min_success_ratio=0.95, client=c)
         # The replica went on: one process served all three maps (items
         # 0..7 of each at least; 8 and 9 of the failing maps may have been
         # aborted first).
@@ -170,7 +183,7 @@ def test_output_that_cannot_be_encoded_fails_the_item(cluster):
     with cluster.client() as c:
         with pytest.raises(troupe.MapError, match="cannot encode a value of "
                            "type generator"):
-            troupe.map(env.task(funcs.unencodable), [1], client=c)
+            tmap(env.task(funcs.unencodable), [1], client=c)
 
 
 def test_retries(cluster, tmp_path):
@@ -179,14 +192,14 @@ def test_retries(cluster, tmp_path):
     f = env.task(funcs.fail_first_attempt)
     with cluster.client() as c:
         paths = [str(tmp_path / f"a{i}") for i in range(6)]
-        assert troupe.map(f, paths, retries=1, client=c) == ["ok"] * 6
+        assert tmap(f, paths, retries=1, client=c) == ["ok"] * 6
         fresh = [str(tmp_path / f"b{i}") for i in range(3)]
         with pytest.raises(troupe.MapError) as e:
-            troupe.map(f, fresh, client=c)
+            tmap(f, fresh, client=c)
         assert "first attempt fails on purpose" in e.value.errors[0][1]
         # A task's own default, overridden by map's argument.
         g = env.task(funcs.fail_first_attempt, retries=1)
-        assert troupe.map(g, [str(tmp_path / "c")], client=c) == ["ok"]
+        assert tmap(g, [str(tmp_path / "c")], client=c) == ["ok"]
 
 
 def test_timeout_per_item(cluster):
@@ -195,13 +208,13 @@ def test_timeout_per_item(cluster):
     with cluster.client() as c:
         # Warm first: a booting replica's start-up can count against the
         # timeout of the first item written to it.
-        assert troupe.map(env.task(funcs.ident), [1], client=c) == [1]
+        assert tmap(env.task(funcs.ident), [1], client=c) == [1]
         with pytest.raises(troupe.MapError) as e:
-            troupe.map(env.task(funcs.sleep_for), [0, 30], timeout=3,
+            tmap(env.task(funcs.sleep_for), [0, 30], timeout=3,
                        client=c)
         assert e.value.failed == 1 and e.value.errors[0][0] == 1
         assert "timed out" in e.value.errors[0][1]
-        assert troupe.map(env.task(funcs.sleep_for), [0, 30], timeout=3,
+        assert tmap(env.task(funcs.sleep_for), [0, 30], timeout=3,
                           min_success_ratio=0.5, client=c) == [0, None]
 
 
@@ -213,13 +226,13 @@ def test_warm_replicas_serve_another_function(cluster):
     by_ref = env.task(funcs.pid)
     by_value = env.task(lambda _x: os.getpid())
     with cluster.client() as c:
-        first = set(troupe.map(by_ref, range(30), client=c))
+        first = set(tmap(by_ref, range(30), client=c))
         assert len(first) == 1
         # (The worker's replica pid is the process it started; the
         # function's os.getpid() is the Python process under it.)
         before = [r.pid for r in settled(c, "warm", 30)]
         assert len(before) == 1
-        second = set(troupe.map(by_value, range(30), client=c))
+        second = set(tmap(by_value, range(30), client=c))
         assert second == first  # no process started for the second map
         after = settled(c, "warm", 60)
         assert [r.pid for r in after] == before
@@ -239,15 +252,15 @@ def test_same_definition_is_not_replaced(cluster):
             requests=troupe.Resources(cpu="125m", mem="256Mi"))
 
     with cluster.client() as c:
-        a = set(troupe.map(make().task(funcs.pid), range(5), client=c))
-        b = set(troupe.map(make().task(funcs.pid), range(5), client=c))
+        a = set(tmap(make().task(funcs.pid), range(5), client=c))
+        b = set(tmap(make().task(funcs.pid), range(5), client=c))
         assert a == b
         res = c.actor("again").env.resources
         assert (res.cpu_milli, res.mem_bytes) == (125, 256 << 20)
         # A changed definition replaces it: new replicas.
         other = troupe.ActorEnvironment(name="again", replica_count=1,
                                         ttl_seconds=60)
-        d = set(troupe.map(other.task(funcs.pid), range(5), client=c))
+        d = set(tmap(other.task(funcs.pid), range(5), client=c))
         assert d.isdisjoint(a)
         assert c.actor("again").env.ttl_seconds == 60
 
@@ -270,9 +283,9 @@ def test_replacing_keeps_the_functions_it_carried(cluster):
                                      ttl_seconds=120)
     p, m = first.task(plus), second.task(minus)
     with cluster.client() as c:
-        assert troupe.map(p, [1], client=c) == [2]
-        assert troupe.map(m, [1], client=c) == [0]
-        assert troupe.map(p, [1, 2], client=c) == [2, 3]
+        assert tmap(p, [1], client=c) == [2]
+        assert tmap(m, [1], client=c) == [0]
+        assert tmap(p, [1, 2], client=c) == [2, 3]
         assert p.prepare(c)[0][1] == ord("k")  # by key, found there
 
 
@@ -280,7 +293,7 @@ def test_ttl_expiry(cluster):
     env = troupe.ActorEnvironment(name="brief", replica_count=1,
                                   ttl_seconds=1)
     with cluster.client() as c:
-        (p,) = set(troupe.map(env.task(funcs.pid), range(3), client=c))
+        (p,) = set(tmap(env.task(funcs.pid), range(3), client=c))
         wait_for("the replica to go after its TTL",
                  lambda: not replicas(c, "brief"), timeout=WAIT_S)
 
@@ -293,7 +306,7 @@ def test_ttl_expiry(cluster):
 
         wait_for(f"replica pid {p} to exit", gone)
         # The next map starts a new one.
-        (q,) = set(troupe.map(env.task(funcs.pid), range(3), client=c))
+        (q,) = set(tmap(env.task(funcs.pid), range(3), client=c))
         assert q != p
 
 
@@ -317,7 +330,7 @@ def test_replica_killed_mid_item(cluster, tmp_path):
     t.start()
     try:
         with cluster.client() as c:
-            out = troupe.map(f, [str(tmp_path)], client=c)
+            out = tmap(f, [str(tmp_path)], client=c)
     finally:
         t.join(WAIT_S)
     assert killed, "the first attempt never started"
@@ -330,20 +343,20 @@ def test_replica_killed_mid_item(cluster, tmp_path):
 def test_task_runs_a_process_per_item(cluster):
     pid = troupe.task(funcs.pid)
     with cluster.client() as c:
-        pids = troupe.map(pid, range(4), concurrency=2, client=c)
+        pids = tmap(pid, range(4), concurrency=2, client=c)
         assert len(set(pids)) == 4
         with pytest.raises(troupe.MapError) as e:
-            troupe.map(troupe.task(funcs.fail_on), [6, 7], client=c)
+            tmap(troupe.task(funcs.fail_on), [6, 7], client=c)
         assert e.value.errors[0][0] == 1
         assert "ValueError: seven is right out" in e.value.errors[0][1]
         k = 5
-        assert troupe.map(troupe.task(lambda x: (x, k)), [b"\x00"],
+        assert tmap(troupe.task(lambda x: (x, k)), [b"\x00"],
                           client=c) == [(b"\x00", 5)]
     # Calling a task calls the function, here.
     assert pid(0) == os.getpid()
 
 
-# -- streaming, order, Ctrl-C ---------------------------------------------------
+# -- streaming, order, Ctrl-C -------------------------------------------------
 
 def test_generator_and_unordered_results(cluster):
     env = troupe.ActorEnvironment(name="stream", replica_count=2,
@@ -351,14 +364,14 @@ def test_generator_and_unordered_results(cluster):
     sq = env.task(funcs.square)
     with cluster.client() as c:
         n = 3000
-        assert troupe.map(sq, (i for i in range(n)), client=c) == \
+        assert tmap(sq, (i for i in range(n)), client=c) == \
             [i * i for i in range(n)]
-        pairs = list(troupe.map(sq, (i for i in range(100)), ordered=False,
+        pairs = list(tmap(sq, (i for i in range(100)), ordered=False,
                                 client=c))
         assert sorted(pairs) == [(i, i * i) for i in range(100)]
-        assert list(troupe.imap(sq, range(50), client=c)) == \
+        assert list(timap(sq, range(50), client=c)) == \
             [i * i for i in range(50)]
-        assert troupe.map(sq, iter([]), client=c) == []
+        assert tmap(sq, iter([]), client=c) == []
 
 
 def test_ctrl_c_aborts_the_execution(start_cluster, tmp_path):
@@ -379,7 +392,7 @@ def test_ctrl_c_aborts_the_execution(start_cluster, tmp_path):
         t.start()
         try:
             with pytest.raises(KeyboardInterrupt):
-                troupe.map(env.task(funcs.mark_and_sleep),
+                tmap(env.task(funcs.mark_and_sleep),
                            [[str(started), 30]] * 3, client=c)
         finally:
             t.join(WAIT_S)
@@ -388,26 +401,26 @@ def test_ctrl_c_aborts_the_execution(start_cluster, tmp_path):
         assert "Ctrl-C" in ex.error
 
 
-# -- TCP and tokens -------------------------------------------------------------
+# -- TCP and tokens -----------------------------------------------------------
 
 def test_tcp_with_token_and_wrong_token(tcp_cluster):
     env = troupe.ActorEnvironment(name="tcp", replica_count=1,
                                   ttl_seconds=60)
     sq = env.task(funcs.square)
     with tcp_cluster.client() as c:
-        assert troupe.map(sq, range(5), client=c) == [0, 1, 4, 9, 16]
-        assert troupe.map(troupe.task(funcs.square), [3], client=c) == [9]
+        assert tmap(sq, range(5), client=c) == [0, 1, 4, 9, 16]
+        assert tmap(troupe.task(funcs.square), [3], client=c) == [9]
     with troupe.Client(tcp_cluster.addr, token="w" * 32) as bad:
         with pytest.raises(troupe.TroupeError) as e:
-            troupe.map(troupe.ActorEnvironment(name="tcp2").task(
+            tmap(troupe.ActorEnvironment(name="tcp2").task(
                 funcs.square), range(5), client=bad)
         assert e.value.code in ("UNAUTHENTICATED", "PERMISSION_DENIED")
         with pytest.raises(troupe.TroupeError) as e:
-            troupe.map(troupe.task(funcs.square), range(5), client=bad)
+            tmap(troupe.task(funcs.square), range(5), client=bad)
         assert e.value.code in ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 
-# -- bad arguments ---------------------------------------------------------------
+# -- bad arguments ------------------------------------------------------------
 
 def test_bad_arguments_get_clear_errors(cluster, monkeypatch):
     with pytest.raises(ValueError, match="replica_count"):
@@ -424,18 +437,18 @@ def test_bad_arguments_get_clear_errors(cluster, monkeypatch):
         troupe.Resources(mem="12 parsecs")
     with cluster.client() as c:
         with pytest.raises(TypeError, match="needs a function"):
-            troupe.map(42, [1], client=c)
+            tmap(42, [1], client=c)
         with pytest.raises(TypeError, match="iterable"):
-            troupe.map(funcs.square, "abc", client=c)
+            tmap(funcs.square, "abc", client=c)
         with pytest.raises(ValueError, match="min_success_ratio"):
-            troupe.map(funcs.square, [1], min_success_ratio=1.5, client=c)
+            tmap(funcs.square, [1], min_success_ratio=1.5, client=c)
         with pytest.raises(TypeError, match="item 1: cannot encode a value "
                            "of type lock"):
-            troupe.map(funcs.square, [1, threading.Lock()], client=c)
+            tmap(funcs.square, [1, threading.Lock()], client=c)
         with pytest.raises(TypeError, match="by reference"):
-            troupe.map(lambda x: x, [1], by_value=False, client=c)
+            tmap(lambda x: x, [1], by_value=False, client=c)
         monkeypatch.setattr(_codec, "_cloudpickle", None)
         with pytest.raises(TypeError, match="python3-cloudpickle"):
-            troupe.map(lambda x: x, [1], client=c)
+            tmap(lambda x: x, [1], client=c)
         # None of these left an execution behind.
         assert c.executions() == []
