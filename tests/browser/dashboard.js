@@ -92,7 +92,7 @@ async function localCluster(chromium, work) {
     await step('the worker is listed with its slots and label', async () => {
       await until(page, 'worker web-w1 in the workers table', () => {
         const tr = document.querySelector('tr.worker-row[data-name="web-w1"]');
-        return tr && /of 4 running/.test(tr.innerText) && /zone=test/.test(tr.innerText) &&
+        return tr && / 4 slots/.test(tr.innerText) && /zone=test/.test(tr.innerText) &&
           /ready/.test(tr.innerText);
       });
       check(!(await page.evaluate(() => document.querySelector('#token-dialog').open)),
