@@ -340,7 +340,9 @@ function renderWorkers(workers) {
       `<td><b>${esc(w.name)}</b><div class="muted small">${esc(w.host)}${w.pid ? ' · pid ' + w.pid : ''}</div></td>` +
       `<td><span class="wstate ${esc(w.state)}">${esc(stateName(w.state))}</span></td>` +
       `<td><div class="bar thin"><span class="seg run solid" style="width:${used.toFixed(1)}%"></span></div>` +
-      `<span class="small">${w.running} of ${w.slots} running</span></td>` +
+      // running counts the items handed to its actor replicas ahead of
+      // time too, so it can pass slots.
+      `<span class="small">${w.running} running · ${w.slots} slots</span></td>` +
       `<td class="num">${w.items_done}</td>` +
       `<td>${esc(ago(w.last_seen_ms))}</td>` +
       `<td>${labels || '<span class="muted">—</span>'}</td></tr>`;

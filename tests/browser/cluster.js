@@ -143,7 +143,8 @@ class Cluster {
   }
 
   // SIGTERM to the workers, then the scheduler; returns what went wrong
-  // (a daemon that died early, or did not exit 0 within 30 s), as text.
+  // (a daemon that died early, or did not exit 0 within 45 s: a worker
+  // lets running items finish for up to 30 s), as text.
   async stop() {
     const bad = [];
     const order = [...this.procs.filter((p) => p !== this.sched), ...(this.sched ? [this.sched] : [])];
@@ -153,11 +154,11 @@ class Cluster {
         continue;
       }
       p.child.kill('SIGTERM');
-      const end = Date.now() + 30000;
+      const end = Date.now() + 45000;
       while (!p.exit && Date.now() < end) await sleep(100);
       if (!p.exit) {
         p.child.kill('SIGKILL');
-        bad.push(`${p.name} did not exit within 30 s of SIGTERM`);
+        bad.push(`${p.name} did not exit within 45 s of SIGTERM`);
       } else if (p.exit.code !== 0) {
         bad.push(`${p.name} exited ${JSON.stringify(p.exit)} after SIGTERM`);
       }

@@ -60,6 +60,7 @@ async function step(name, fn) {
   } catch (e) {
     failed++;
     process.stdout.write(`[  FAILED  ] ${name}\n${e.stack || e}\n`);
+    e.printed = true;
     throw e;
   }
 }
@@ -92,7 +93,7 @@ async function localCluster(chromium, work) {
     await step('the worker is listed with its slots and label', async () => {
       await until(page, 'worker web-w1 in the workers table', () => {
         const tr = document.querySelector('tr.worker-row[data-name="web-w1"]');
-        return tr && /of 4 running/.test(tr.innerText) && /zone=test/.test(tr.innerText) &&
+        return tr && / 4 slots/.test(tr.innerText) && /zone=test/.test(tr.innerText) &&
           /ready/.test(tr.innerText);
       });
       check(!(await page.evaluate(() => document.querySelector('#token-dialog').open)),
@@ -202,6 +203,9 @@ async function localCluster(chromium, work) {
     throw e;
   } finally {
     if (ctx) await ctx.close().catch(() => {});
+    // After a failure items may still wait on a gate: let them end, so the
+    // workers drain at once rather than at their drain timeout.
+    for (const g of [gate1, gate2]) fs.writeFileSync(g, '');
     const bad = await c.stop();
     if (bad.length) {
       failed++;
@@ -281,7 +285,11 @@ async function main() {
       await part(b.chromium, work);
     } catch (e) {
       ok = false;
-      if (!failed) failed++;
+      if (!e.printed) {
+        // Not a step's: e.g. the cluster did not start.
+        failed++;
+        process.stdout.write(`[  FAILED  ] ${part.name}: ${e.stack || e}\n`);
+      }
     }
   }
   ok = ok && failed === 0;

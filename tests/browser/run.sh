@@ -4,10 +4,10 @@
 # TROUPE_TEST_NO_SKIP=1, as in CI), else runs it.
 if ! command -v node >/dev/null 2>&1; then
 	if [ "${TROUPE_TEST_NO_SKIP:-}" = 1 ]; then
-		echo "FAILED: no node: apt-get install nodejs npm, then npm ci in web/"
+		echo "FAILED: no node: Node.js 20 or later and npm, then npm ci in web/"
 		exit 1
 	fi
-	echo "SKIPPED: no node (apt-get install nodejs npm, then npm ci in web/)"
+	echo "SKIPPED: no node (Node.js 20 or later and npm, then npm ci in web/)"
 	exit 77
 fi
 exec node "$(dirname "$0")/dashboard.js" "$@"

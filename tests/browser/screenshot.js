@@ -34,8 +34,6 @@ async function main() {
     const bad = c.map(seq(30), ['--cmd',
       'read x; if [ $((x % 7)) = 0 ]; then echo "ValueError: item $x is not a valid record" >&2; exit 2; fi; echo ok-$x',
       '--retries', '1', '--min-success-ratio', '0.5', '--name', 'parse-records']);
-    c.map(seq(20), ['--cmd', 'while read x; do echo warm-$x; done', '--replicas', '3', '--ttl', '600',
-      '--name', 'detector-warm']);
     ctx = await launch(b.chromium, path.join(work, 'profile'));
     const page = await ctx.newPage();
     await page.goto(`${c.url}#token=${c.token}`);
@@ -43,7 +41,12 @@ async function main() {
     // and a progress bar is part way.
     await sleep(3000);
     c.map(seq(400), ['--cmd', 'read x; sleep 0.$((x % 3 + 1)); echo $x', '--concurrency', '2', '--name', 'slow-crawl']);
-    await sleep(20000);
+    await sleep(15000);
+    // Replicas busy when the picture is taken (idle ones give their slots
+    // up to the waiting crawl, README "Actors").
+    c.map(seq(60), ['--cmd', 'while read x; do sleep 0.3; echo warm-$x; done', '--replicas', '3',
+      '--ttl', '600', '--name', 'detector-warm']);
+    await sleep(5000);
     await page.screenshot({ path: path.join(out, 'overview.png'), fullPage: true });
 
     await page.goto(`${c.url}#/exec/${bad}`);
