@@ -95,6 +95,35 @@ def test_submit_watch_outputs_status(cluster):
         assert troupe.is_terminal(st.phase)
 
 
+def test_logs_of_each_attempt(cluster):
+    # Item 1 fails its first attempt and succeeds its second (a marker
+    # file tells them apart); every attempt's stderr is kept apart.
+    mark = os.path.join(cluster.dir, "logs-mark")
+    cmd = (f'read x; echo "err-$x-$TROUPE_ATTEMPT" >&2; '
+           f'if [ "$x" = b ] && [ ! -e {mark} ]; then : > {mark}; exit 3; '
+           f'fi; echo "$x"')
+    with cluster.client() as c:
+        ex = c.submit(["a", "b", "c"], command=cmd, retries=1)
+        assert c.watch(ex.id, timeout=WAIT_S).phase == pb.PHASE_SUCCEEDED
+        logs = c.logs(ex.id)
+        assert [(g.index, g.attempt, g.data) for g in logs] == [
+            (0, 1, b"err-a-1\n"), (1, 1, b"err-b-1\n"),
+            (1, 2, b"err-b-2\n"), (2, 1, b"err-c-1\n")]
+        assert all(g.dropped == 0 for g in logs)
+        assert [g.data for g in c.logs(ex.id, item=1)] == [
+            b"err-b-1\n", b"err-b-2\n"]
+        assert [g.data for g in c.logs(ex.id, item=1, attempt=1)] == [
+            b"err-b-1\n"]
+        with pytest.raises(TroupeError) as e:
+            c.logs(ex.id, item=7)
+        assert e.value.code == "OUT_OF_RANGE"
+        with pytest.raises(TroupeError) as e:
+            c.logs("ex-nosuchthing")
+        assert e.value.code == "NOT_FOUND"
+        with pytest.raises(ValueError):
+            c.logs(ex.id, attempt=1)
+
+
 def test_the_local_cluster_is_found_as_the_cli_finds_it(cluster,
                                                           monkeypatch):
     for k in ("TROUPE_ADDR", "TROUPE_TOKEN", "TROUPE_TOKEN_FILE",

@@ -734,6 +734,31 @@ class Client:
                                   self.addr)
             ex = self._watch_once(id, ex.version, _WATCH_POLL_S)
 
+    def logs(self, id, item=None, attempt=None):
+        """The stderr kept of execution ``id``'s attempts (GetLogs, all
+        pages): a list of ItemLog (index, attempt from 1, data as bytes,
+        dropped: the bytes cut from its middle past the 64 KiB cap), by
+        item then attempt; attempts that wrote nothing are absent.  With
+        ``item``, only that item's attempts, or with ``attempt`` too, only
+        that one.  NOT_FOUND / OUT_OF_RANGE name what does not exist."""
+        req = pb.GetLogsRequest(id=_str("id", id))
+        if item is not None:
+            if isinstance(item, bool) or not isinstance(item, int) or \
+                    item < 0:
+                raise ValueError(f"item must be an index >= 0, not {item!r}")
+            req.item = item
+        if attempt is not None:
+            if item is None:
+                raise ValueError("attempt needs an item")
+            req.attempt = _u32("attempt", attempt, minimum=1)
+        out = []
+        while True:
+            rep = self.call("GetLogs", req)
+            out.extend(rep.logs)
+            if not rep.next_page_token:
+                return out
+            req.page_token = rep.next_page_token
+
     def abort(self, id, reason=""):
         """Aborts execution ``id`` (its running items are stopped) and
         returns it.  FAILED_PRECONDITION when it had already finished."""
