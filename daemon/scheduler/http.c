@@ -33,10 +33,15 @@
 #include "list.h"
 #include "log.h"
 #include "metrics.h"
+#include "store.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
 #include "web_assets.h"
 #include "wirecheck.h"
+
+/* Phases counted for troupe_executions (api.proto's Phase values are
+ * 0..6). */
+#define HTTP_PHASES 8
 
 enum { HTTP_API, HTTP_METRICS };
 
@@ -253,20 +258,26 @@ http_gauges(sched *s, FILE *f)
 	const ProtobufCEnumDescriptor *wd = &troupe__worker_state__descriptor;
 	char                           l[512];
 	uint64_t                       pending = 0, running = 0;
+	uint64_t                       phases[HTTP_PHASES];
 
-	metrics_head(f, "troupe_executions", "gauge",
-	             "Executions the scheduler holds in memory (not yet "
-	             "finished and committed), by phase.");
-	for (unsigned i = 0; i < pd->n_values; i++) {
-		uint64_t n = 0;
+	/* Every execution kept, finished ones included, as of the last
+	 * commit: the database knows them all (memory, only the active). */
+	if (store_count_phases(s->st, phases, HTTP_PHASES) != 0) {
+		log_warn("metrics: cannot count the executions: %s",
+		         store_errmsg(s->st));
+	} else {
+		metrics_head(f, "troupe_executions", "gauge",
+		             "Executions stored, finished ones included, by "
+		             "phase (as of the last commit).");
+		for (unsigned i = 0; i < pd->n_values; i++) {
+			int v = pd->values[i].value;
 
-		for (exec *e = list_first(&s->execs); e != NULL;
-		     e = list_next(&s->execs, e))
-			n += (int)e->phase == pd->values[i].value;
-		metrics_sample(f, "troupe_executions",
-		               metrics_labels(l, sizeof(l), "phase",
-		                              pd->values[i].name, NULL),
-		               (double)n);
+			metrics_sample(
+			    f, "troupe_executions",
+			    metrics_labels(l, sizeof(l), "phase",
+			                   pd->values[i].name, NULL),
+			    v >= 0 && v < HTTP_PHASES ? (double)phases[v] : 0);
+		}
 	}
 	for (exec *e = list_first(&s->execs); e != NULL;
 	     e = list_next(&s->execs, e)) {

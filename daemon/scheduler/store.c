@@ -38,6 +38,8 @@ static const char *const store_sql[STORE_NSTMT] = {
     [STORE_EXEC_LIST_PHASE] =
         "SELECT seq, body FROM executions WHERE phase = ?4 AND seq < ?1 "
         "AND (?2 IS NULL OR project = ?2) ORDER BY seq DESC LIMIT ?3",
+    [STORE_EXEC_PHASES] =
+        "SELECT phase, count(*) FROM executions GROUP BY phase",
     [STORE_EXEC_UNFINISHED] =
         "SELECT seq, body FROM executions WHERE phase IN (1, 2) "
         "ORDER BY seq ASC",

@@ -80,6 +80,11 @@ int store_list_executions(store *s, int64_t before_seq, Troupe__Phase phase,
                           const char *project, uint32_t limit, store_exec_cb cb,
                           void *arg);
 
+/* Counts the executions stored in each phase: out[p] for phase p below
+ * n (out is the caller's, n entries, zeroed here; phases >= n are not
+ * counted).  An index scan (executions_phase), for /metrics. */
+int store_count_phases(store *s, uint64_t *out, size_t n);
+
 /* Calls cb for each execution not in a terminal phase (QUEUED, RUNNING),
  * oldest first.  Ownership as for store_list_executions. */
 int store_unfinished_executions(store *s, store_exec_cb cb, void *arg);

@@ -100,6 +100,23 @@ store_list_executions(store *s, int64_t before_seq, Troupe__Phase phase,
 }
 
 int
+store_count_phases(store *s, uint64_t *out, size_t n)
+{
+	sqlite3_stmt *st = s->st[STORE_EXEC_PHASES];
+	int           rc;
+
+	memset(out, 0, n * sizeof(*out));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sqlite3_int64 phase = sqlite3_column_int64(st, 0);
+
+		if (phase >= 0 && (uint64_t)phase < n)
+			out[phase] = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	store_done(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
+}
+
+int
 store_unfinished_executions(store *s, store_exec_cb cb, void *arg)
 {
 	store_exec_ctx ctx = {cb, arg};

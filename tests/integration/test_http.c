@@ -193,6 +193,11 @@ test_metrics_after_maps(void **state)
 
 	text = scrape(c, url);
 	fprintf(stderr, "/metrics said:\n%s", text);
+	/* Finished executions too, read from the database. */
+	assert_true(
+	    sample(text, "troupe_executions{phase=\"PHASE_SUCCEEDED\"}") == 2);
+	assert_true(
+	    sample(text, "troupe_executions{phase=\"PHASE_RUNNING\"}") == 0);
 	assert_true(sample(text, "troupe_executions_finished_total{phase="
 	                         "\"PHASE_SUCCEEDED\"}") == 2);
 	assert_true(sample(text,
