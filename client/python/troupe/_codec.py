@@ -77,6 +77,10 @@ ENV_PREFIX = "TROUPE_PY_FN_"
 _json_dumps = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=True
 ).encode
+# What JSONEncoder(ensure_ascii=False).encode does for a str, minus its
+# Python layers.
+_json_str = getattr(json.encoder, "c_encode_basestring", None) or \
+    json.encoder.py_encode_basestring
 _json_decode = json.JSONDecoder().decode
 _json_raw = json.JSONDecoder().raw_decode
 _SCALARS = (str, int, float, bool, type(None))
@@ -128,9 +132,18 @@ def encode_value(v):
     """Returns the bytes for v (see the module's docstring).  Raises
     CodecError naming the type when v can be neither JSON nor pickled."""
     t = type(v)
-    if t is bytes:
+    if t is int:
+        # What json.dumps writes for an int (int.__repr__), without its
+        # encoder's Python layers: the commonest value of a map.
+        return b"%d" % v
+    if t is str:
+        try:
+            return _json_str(v).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: UTF-8 cannot hold it, pickle can
+    elif t is bytes:
         return _TAG_BYTES + v
-    if t is str or t is int or t is bool or v is None or t is float:
+    elif t is bool or v is None or t is float:
         # The common case of a map over numbers or strings, without the walk.
         try:
             return _json_dumps(v).encode("utf-8")
@@ -159,6 +172,10 @@ def decode_value(b):
         return bytes(b[1:])
     if tag == 1:
         return pickle.loads(b[1:])
+    if type(b) is bytes and b.isdigit() and (tag != 0x30 or len(b) == 1):
+        # A JSON int (ASCII digits, no leading zero): int() reads the same
+        # value json.loads would, several times faster.
+        return int(b)
     # Our JSON is UTF-8: decoding it first skips json.loads's sniffing of
     # the encoding, a third of the cost of a small value.
     s = bytes(b).decode("utf-8") if type(b) is not bytes else b.decode("utf-8")

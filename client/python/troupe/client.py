@@ -535,37 +535,25 @@ class Client:
         """Yields (list of bytes, is_last) from iterator ``it``: each list
         fits in budget[0] bytes of `items` (at least one item; the caller
         may change budget[0] between chunks), and ``is_last`` is known
-        without reading past the chunk, by looking one item ahead."""
-        index = 0
-        _MISSING = object()
-
-        def pull():
-            nonlocal index
-            try:
-                x = next(it)
-            except StopIteration:
-                return _MISSING
-            b = _item_bytes(x, index)
+        without reading past the chunk: a chunk is sent when the next item
+        does not fit in it, or at the end.  (One loop, no call per item:
+        this runs for each of millions of items.)"""
+        limit = MAX_MSG - 2 * _ENVELOPE_SLACK
+        chunk, used, index = [], 0, 0
+        for x in it:
+            b = x if type(x) is bytes else _item_bytes(x, index)
+            n = len(b)
+            s = n + 2 if n < 0x80 else n + 3 if n < 0x4000 else _wire(n)
+            if s > limit:
+                raise ValueError(f"item {index} is {n} bytes; one item may "
+                                 f"be at most about {MAX_MSG >> 20} MiB")
+            if chunk and used + s > budget[0]:
+                yield chunk, False
+                chunk, used = [], 0
+            chunk.append(b)
+            used += s
             index += 1
-            if _wire(len(b)) > MAX_MSG - 2 * _ENVELOPE_SLACK:
-                raise ValueError(f"item {index - 1} is {len(b)} bytes; one "
-                                 "item may be at most about "
-                                 f"{MAX_MSG >> 20} MiB")
-            return b
-
-        ahead = pull()
-        while True:
-            chunk, used = [], 0
-            while ahead is not _MISSING:
-                s = _wire(len(ahead))
-                if chunk and used + s > budget[0]:
-                    break
-                chunk.append(ahead)
-                used += s
-                ahead = pull()
-            yield chunk, ahead is _MISSING
-            if ahead is _MISSING:
-                return
+        yield chunk, True
 
     def _upload(self, spec, it, chunk_bytes, on_created):
         creq = pb.CreateExecutionRequest(spec=spec, seal=True)

@@ -18,6 +18,7 @@ MapError too.  Ctrl-C (KeyboardInterrupt) while the map runs aborts the
 execution, then re-raises.
 """
 
+import itertools
 import threading
 
 from . import _codec
@@ -76,14 +77,32 @@ def _as_task(fn):
     return Task(fn)
 
 
+_BLOCK = 1024  # arguments encoded at a time
+
+
 def _items(header, items):
     """The encoded items; an argument that cannot be encoded is a
-    TypeError naming its index."""
-    for i, x in enumerate(items):
+    TypeError naming its index.  Encodes a block of arguments at a time
+    in one comprehension (a third of the per-item cost of a generator
+    step each), reading the iterable no more than a block ahead."""
+    enc = _codec.encode_value
+    it = iter(items)
+    base = 0
+    while True:
+        block = list(itertools.islice(it, _BLOCK))
+        if not block:
+            return
         try:
-            yield header + _codec.encode_value(x)
-        except _codec.CodecError as exc:
-            raise TypeError("item %d: %s" % (i, exc)) from None
+            out = [header + enc(x) for x in block]
+        except _codec.CodecError:
+            out = []
+            for i, x in enumerate(block):
+                try:
+                    out.append(header + enc(x))
+                except _codec.CodecError as exc:
+                    raise TypeError("item %d: %s" % (base + i, exc)) from None
+        yield from out
+        base += len(block)
 
 
 def _decode(r):
@@ -219,7 +238,17 @@ class _Run:
         leaves the CPU to the replicas on a small machine."""
         self.client.watch(self.id)
         self.upload_done()
-        return [self._one(r)[1] for r in self.client.outputs(self.id)]
+        out = []
+        add, dec, one = out.append, _codec.decode_value, self._one
+        for r in self.client.outputs(self.id):
+            if r.state == _ITEM_SUCCEEDED:
+                try:
+                    add(dec(r.output))
+                    continue
+                except Exception:
+                    pass  # _one says which item, as a TroupeError
+            add(one(r)[1])
+        return out
 
     def _one(self, r):
         """(index, value or None) of an ItemResult; records failures."""

@@ -41,7 +41,7 @@ _READ = 1 << 18
 
 def _varint(v):
     if v < 0x80:
-        return bytes((v,))
+        return _BYTE[v]
     out = bytearray()
     while v >= 0x80:
         out.append((v & 0x7F) | 0x80)
@@ -50,15 +50,24 @@ def _varint(v):
     return bytes(out)
 
 
+_BYTE = [bytes((i,)) for i in range(0x80)]
+
+
 def _reply(seq, output=None, error=None):
     """A framed ActorReply (proto/actor.proto: seq = 1, output = 2,
     error = 3), written out by hand on this hot path."""
-    head = b"\x08" + _varint(seq) if seq else b""
-    if error is not None:
-        e = error.encode("utf-8", "replace")
-        body = head + b"\x1a" + _varint(len(e)) + e
+    if error is None:
+        n = len(output)
+        if seq < 0x80 and n < 0x70:
+            # The common small reply in one step: every varint one byte.
+            return bytes((n + 4, 8, seq, 0x12, n)) + output if seq else \
+                bytes((n + 2, 0x12, n)) + output
+        body = b"\x12" + _varint(n) + output
     else:
-        body = head + b"\x12" + _varint(len(output)) + output
+        e = error.encode("utf-8", "replace")
+        body = b"\x1a" + _varint(len(e)) + e
+    if seq:
+        body = b"\x08" + _varint(seq) + body
     return _varint(len(body)) + body
 
 
@@ -204,6 +213,7 @@ def serve(inp=0, out=1):
 
 def _serve(inp, writer, funcs):
     buf = bytearray()
+    put, call = writer.put, funcs.call
     while True:
         chunk = os.read(inp, _READ)
         if not chunk:
@@ -214,19 +224,23 @@ def _serve(inp, writer, funcs):
         view = memoryview(buf)
         n, pos = len(buf), 0
         while pos < n:
-            # The length prefix of the next frame, if it is all here.
-            size, p, shift = 0, pos, 0
-            while p < n:
-                c = buf[p]
-                p += 1
-                size |= (c & 0x7F) << shift
-                shift += 7
-                if c < 0x80:
+            # The length prefix of the next frame, if it is all here
+            # (one byte for a small item).
+            size = buf[pos]
+            p = pos + 1
+            if size >= 0x80:
+                size, shift = size & 0x7F, 7
+                while p < n:
+                    c = buf[p]
+                    p += 1
+                    size |= (c & 0x7F) << shift
+                    shift += 7
+                    if c < 0x80:
+                        break
+                    if shift > 63:
+                        raise _codec.CodecError("length prefix over 10 bytes")
+                else:
                     break
-                if shift > 63:
-                    raise _codec.CodecError("length prefix over 10 bytes")
-            else:
-                break
             if size > MAX_MSG:
                 raise _codec.CodecError("frame of %d bytes over the limit" % size)
             if p + size > n:
@@ -235,9 +249,9 @@ def _serve(inp, writer, funcs):
             pos = p + size
             seq, data = _decode_request(msg)
             try:
-                writer.put(_reply(seq, output=funcs.call(data)))
+                put(_reply(seq, output=call(data)))
             except (Exception, SystemExit) as exc:
-                writer.put(_reply(seq, error=_trim(format_exc(exc, __file__))))
+                put(_reply(seq, error=_trim(format_exc(exc, __file__))))
         view.release()
         if pos:
             del buf[:pos]
