@@ -14,7 +14,10 @@ clock figures are printed as ratios, never asserted).
    replicas, in items/s, next to dask.bag (Debian's python3-dask and
    python3-distributed) mapping the same function over the same items on
    a distributed LocalCluster of 10 single-threaded worker processes,
-   also warm (the cluster is started before the clock starts).
+   also warm (the cluster is started before the clock starts).  It also
+   prints the CPU seconds each kind of process (this client, the
+   scheduler, the worker, the replicas) used during troupe.map: on 2 cores
+   their sum, not any one of them, sets the time.
 
 It starts its own local cluster (`troupe up --slots 10`) in a throw-away
 TROUPE_HOME.  Run it on a Release build (a sanitized one is several times
@@ -121,6 +124,46 @@ def settled(c, name, served):
         time.sleep(0.2)
 
 
+def cpu_by_process(root):
+    """{process name: CPU seconds so far} of this process ("client") and
+    of every descendant of pid root (the daemons, the replicas), from
+    /proc: where a map's time goes on a machine with fewer cores than
+    processes."""
+    parent, cpu = {}, {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        name, rest = st[st.index("(") + 1:st.rindex(")")], st.rsplit(")", 1)[1]
+        f = rest.split()
+        parent[int(d)] = int(f[1])
+        cpu[int(d)] = (name, (int(f[11]) + int(f[12])) / os.sysconf(
+            "SC_CLK_TCK"))
+    out, todo = {}, [root]
+    while todo:
+        pp = todo.pop()
+        for pid, par in parent.items():
+            if par == pp:
+                todo.append(pid)
+                out[pid] = cpu[pid]
+    out[os.getpid()] = ("client", cpu[os.getpid()][1])
+    return out
+
+
+def cpu_split(before, after):
+    """'name seconds, ...' of the CPU used between two cpu_by_process."""
+    agg = {}
+    for pid, (name, t) in after.items():
+        name = "replicas" if name == "python3" else name
+        agg[name] = agg.get(name, 0.0) + t - before.get(pid, (name, 0.0))[1]
+    return ", ".join("%s %.2f" % kv for kv in sorted(
+        agg.items(), key=lambda kv: -kv[1]) if kv[1] >= 0.01)
+
+
 def timed(f, *a, **kw):
     t0 = time.monotonic()
     out = f(*a, **kw)
@@ -168,7 +211,7 @@ def seed(c):
                  % (pids_cold, pids_warm))
 
 
-def throughput(c):
+def throughput(c, root):
     items = list(range(N_TRIVIAL))
     want = [x + 1 for x in items]
     env = troupe.ActorEnvironment(name="trivial-%d" % os.getpid(),
@@ -176,7 +219,9 @@ def throughput(c):
     f = env.task(trivial)
     # Start the 10 replicas first: the figure is the warm rate.
     troupe.map(f, range(REPLICAS * 20), concurrency=REPLICAS, client=c)
+    cpu0 = cpu_by_process(root)
     out, t_sdk = timed(troupe.map, f, items, client=c)
+    split = cpu_split(cpu0, cpu_by_process(root))
     assert out == want, "troupe.map: wrong outputs"
 
     import dask.bag as db
@@ -218,6 +263,7 @@ def throughput(c):
                                              t / t_sdk))
     print("(troupe ratio: dask's time over troupe's; dask's LocalCluster "
           "took %.2f s to start, not counted)" % t_dask_up)
+    print("CPU seconds during troupe.map, by process: %s" % split)
 
 
 def main():
@@ -235,7 +281,7 @@ def main():
     try:
         with troupe.Client() as c:
             seed(c)
-            throughput(c)
+            throughput(c, p.pid)
     finally:
         down(p, home)
     print("(%d CPUs; load average %s)" % (os.cpu_count(),
