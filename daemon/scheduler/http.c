@@ -130,7 +130,10 @@ http_finish(http_req *r, nng_http_res *res)
 		r->aio = NULL;
 		http_aio_answer(aio, res);
 		res = NULL;
-		http_req_release_locked(r);
+		/* The aio's hold goes with the loop's below: one release, so
+		 * that r is never touched after it may be freed. */
+		assert(r->holders >= 2);
+		r->holders--;
 	}
 	http_req_release_locked(r);
 	uv_mutex_unlock(&h->mtx);
