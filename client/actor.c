@@ -217,6 +217,18 @@ reader_reserve(troupe_frame_reader *r, size_t need)
 	return 0;
 }
 
+/* The unread bytes to make room for: the whole frame if its header is in
+ * (h != 0), capped at twice what has arrived (at least ACTOR_BUF_MIN). */
+static size_t
+reader_want(size_t have, size_t h, size_t n)
+{
+	size_t step = have < ACTOR_BUF_MIN ? ACTOR_BUF_MIN : have;
+
+	if (h == 0 || h + n > have + step)
+		return have + step;
+	return h + n;
+}
+
 int
 troupe_frame_read(troupe_frame_reader *r, const uint8_t **data, size_t *len)
 {
@@ -245,7 +257,10 @@ troupe_frame_read(troupe_frame_reader *r, const uint8_t **data, size_t *len)
 			*len = 0;
 			return 0;
 		}
-		if ((rv = reader_reserve(r, h != 0 ? h + n : have + 1)) != 0)
+		/* Room for the frame, but never more than twice what has
+		 * arrived: a header alone, claiming TROUPE_MAX_MSG, must not
+		 * cost TROUPE_MAX_MSG of memory before its bytes come. */
+		if ((rv = reader_reserve(r, reader_want(have, h, n))) != 0)
 			return rv;
 		got = read(r->fd, r->buf + r->tail, r->cap - r->tail);
 		if (got < 0) {
