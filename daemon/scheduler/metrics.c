@@ -13,9 +13,13 @@
 #include "metrics.h"
 
 #define M_MAX_BUCKETS 16
+#define M_TABLE_SIZE  1024 /* hash chains; a power of two */
 
 typedef struct m_series {
-	struct m_series *next;
+	struct m_series *next;  /* the family's, in the order written */
+	struct m_series *hnext; /* the hash chain's */
+	unsigned         hash;
+	metrics_id       id;
 	double           value; /* a counter's; a histogram's sum */
 	double           count; /* a histogram's */
 	double           buckets[M_MAX_BUCKETS];
@@ -113,22 +117,44 @@ static const m_family m_families[M_N_IDS] = {
 };
 
 static m_series *m_series_of[M_N_IDS];
+/* Every series by hash of family and labels: an event is counted on every
+ * call answered and every item reported, too often for a list scan. */
+static m_series *m_table[M_TABLE_SIZE];
+
+/* FNV-1a of the family and the label text. */
+static unsigned
+m_hash(metrics_id id, const char *labels)
+{
+	unsigned h = 2166136261u ^ (unsigned)id;
+
+	for (const unsigned char *p = (const unsigned char *)labels; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h;
+}
 
 /* The series of id with labels, made on first use; NULL when out of
  * memory (the event goes uncounted rather than stopping the daemon). */
 static m_series *
 m_find(metrics_id id, const char *labels)
 {
-	m_series *s;
-	size_t    n = strlen(labels);
+	unsigned   h = m_hash(id, labels);
+	m_series **slot = &m_table[h & (M_TABLE_SIZE - 1)];
+	m_series  *s;
+	size_t     n;
 
 	assert(id >= 0 && id < M_N_IDS);
-	for (s = m_series_of[id]; s != NULL; s = s->next)
-		if (strcmp(s->labels, labels) == 0)
+	for (s = *slot; s != NULL; s = s->hnext)
+		if (s->hash == h && s->id == id &&
+		    strcmp(s->labels, labels) == 0)
 			return s;
+	n = strlen(labels);
 	if ((s = calloc(1, sizeof(*s) + n + 1)) == NULL)
 		return NULL;
 	memcpy(s->labels, labels, n + 1);
+	s->id = id;
+	s->hash = h;
+	s->hnext = *slot;
+	*slot = s;
 	s->next = m_series_of[id];
 	m_series_of[id] = s;
 	return s;
@@ -330,4 +356,5 @@ metrics_reset(void)
 			m_series_of[id] = s->next;
 			free(s);
 		}
+	memset(m_table, 0, sizeof(m_table));
 }

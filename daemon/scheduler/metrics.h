@@ -6,8 +6,8 @@
  * (executions by phase, workers, replicas) are not kept here: the HTTP
  * layer writes them at each scrape with metrics_head and metrics_sample.
  *
- * Series are found by family and label text; a family's label sets are
- * few (a method, a task, a cause), so a scan of its list is enough.
+ * Series are found by family and label text through one hash table:
+ * they are counted on every call and every item reported.
  *
  * Async contract: the scheduler's loop thread only (no locking).
  */

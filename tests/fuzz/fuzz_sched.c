@@ -88,7 +88,7 @@ fz_scan_id(const uint8_t *buf, size_t len, const char *pre, size_t n, char *out)
 	for (size_t i = 0; i + pl + n <= len; i++) {
 		size_t k = 0;
 
-		if (memcmp(buf + i, pre, pl) != 0)
+		if (buf[i] != (uint8_t)pre[0] || memcmp(buf + i, pre, pl) != 0)
 			continue;
 		while (k < n && fz_id_char(buf[i + pl + k]))
 			k++;
