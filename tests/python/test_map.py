@@ -356,6 +356,81 @@ def test_task_runs_a_process_per_item(cluster):
     assert pid(0) == os.getpid()
 
 
+# -- batches ------------------------------------------------------------------
+
+def _execution(c, name):
+    """The execution troupe.map ran under the name given to it."""
+    return next(e for e in c.executions() if e.spec.name == name)
+
+
+def test_batches_carry_many_arguments_an_item(cluster):
+    env = troupe.ActorEnvironment(name="batches", replica_count=2,
+                                  ttl_seconds=60)
+    sq = env.task(funcs.square)
+    with cluster.client() as c:
+        # 25 arguments in batches of 10: 3 items on the cluster, 25
+        # outputs in input order (the last batch holds 5).
+        assert tmap(sq, range(25), batch_size=10, client=c,
+                    name="sq-batched") == [i * i for i in range(25)]
+        ex = _execution(c, "sq-batched")
+        assert ex.total == 3 and ex.counts.succeeded == 3
+        # Values keep their types inside a batch (a pickled batch when one
+        # argument is not JSON), bytes untouched.
+        vals = JSON_VALUES + PICKLED_VALUES + [b"\x00\xffraw"]
+        got = tmap(env.task(funcs.ident), vals, batch_size=4, client=c)
+        assert got == vals
+        assert [type(v) for v in got] == [type(v) for v in vals]
+        # Streamed, either order, from a generator.
+        assert list(timap(sq, (i for i in range(23)), batch_size=5,
+                          client=c)) == [i * i for i in range(23)]
+        pairs = list(tmap(sq, range(23), batch_size=5, ordered=False,
+                          client=c))
+        assert sorted(pairs) == [(i, i * i) for i in range(23)]
+    # A process per batch, not per argument.
+    pid = troupe.task(funcs.pid)
+    with cluster.client() as c:
+        pids = tmap(pid, range(6), batch_size=3, client=c)
+        assert len(set(pids)) == 2
+        assert pids[0:3] == [pids[0]] * 3 and pids[3:6] == [pids[3]] * 3
+
+
+def test_a_failing_argument_fails_its_batch(cluster):
+    env = troupe.ActorEnvironment(name="batch-errs", replica_count=1,
+                                  ttl_seconds=60)
+    for f in (env.task(funcs.fail_on), troupe.task(funcs.fail_on)):
+        with cluster.client() as c:
+            # 7 is element 2 of the batch 5..9: that batch alone fails.
+            out = tmap(f, range(12), batch_size=5, min_success_ratio=0.5,
+                       client=c)
+            assert out == [1, 2, 3, 4, 5] + [None] * 5 + [11, 12]
+            with pytest.raises(troupe.MapError) as e:
+                tmap(f, range(12), batch_size=5, client=c)
+            err = e.value
+            assert err.failed == 5 and err.total == 12
+            i, text = err.errors[0]
+            assert i == 7
+            assert text.startswith("batch element 2:\n")
+            assert "ValueError: seven is right out" in text
+            assert "pysdk_funcs.py" in text and "replica.py" not in text
+            assert "5 of 12 items failed" in str(err)
+            # The short last batch: 7 alone in a batch of 3 (6, 7, 8).
+            with pytest.raises(troupe.MapError) as e:
+                tmap(f, range(9), batch_size=6, client=c)
+            assert e.value.failed == 3 and e.value.errors[0][0] == 7
+
+
+def test_batch_size_must_be_a_positive_int(cluster):
+    sq = troupe.task(funcs.square)
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        troupe.map(sq, [1], batch_size=0)
+    for bad in ("3", 2.0, True):
+        with pytest.raises(TypeError, match="batch_size must be an int"):
+            troupe.map(sq, [1], batch_size=bad)
+    with cluster.client() as c, \
+            pytest.raises(TypeError, match="item 4: cannot encode"):
+        tmap(sq, [1, 2, 3, 4, (x for x in [])], batch_size=3, client=c)
+
+
 # -- streaming, order, Ctrl-C -------------------------------------------------
 
 def test_generator_and_unordered_results(cluster):

@@ -25,6 +25,10 @@ function, then the encoded argument:
 
     0xF5  kind  varint(n)  blob[n]  value
 
+or, for a map with batch_size > 1, 0x02 then the encoded list of the
+batch's arguments (one value: a list of JSON values is one json.dumps);
+its output is 0x02 then the encoded list of the results, in order.
+
 kind is b"r" (by reference: blob is b"module\\0qualname", imported on the
 worker), b"v" (by value: blob is zlib(cloudpickle(fn))) or b"k" (by value
 through the environment: blob is a 16-byte key, the BLAKE2b digest of the
@@ -63,11 +67,16 @@ __all__ = [
     "get_cloudpickle",
     "function_key",
     "ENV_PREFIX",
+    "BATCH",
+    "encode_batch",
+    "decode_batch",
 ]
 
 MAGIC = 0xF5
 _TAG_BYTES = b"\x00"
 _TAG_PICKLE = b"\x01"
+BATCH = 0x02  # an item or output holding a batch (never a value's tag)
+_TAG_BATCH = b"\x02"
 _KIND_REF = ord("r")
 _KIND_VALUE = ord("v")
 _KIND_KEY = ord("k")
@@ -186,6 +195,22 @@ def decode_value(b):
     except ValueError:
         end = -1
     return v if end == len(s) else _json_decode(s)
+
+
+def encode_batch(values):
+    """The bytes of a batch: its tag, then the list of values encoded as
+    one value (see the module's docstring)."""
+    return _TAG_BATCH + encode_value(list(values))
+
+
+def decode_batch(b):
+    """The list of values of a batch encode_batch wrote."""
+    if not b or b[0] != BATCH:
+        raise CodecError("not a batch")
+    v = decode_value(b[1:])
+    if type(v) is not list:
+        raise CodecError("a batch that does not hold a list")
+    return v
 
 
 def _varint(v):

@@ -16,9 +16,18 @@ ratio, the map succeeds when enough items do, and the failed items come
 back as None (Flyte's map tasks do the same); below the ratio it raises
 MapError too.  Ctrl-C (KeyboardInterrupt) while the map runs aborts the
 execution, then re-raises.
+
+Batches: with batch_size=k > 1, each troupe item carries k consecutive
+arguments (troupe._codec's batch), which the replica or item process runs
+one after another; the outputs come back one per argument, as without.
+A batch is the unit the cluster sees, as a partition is in dask.bag: it
+is retried, timed out and counted (status, min_success_ratio) as one
+item, and when one of its arguments raises, the whole batch fails, its
+arguments come back as None, and the error names the argument.
 """
 
 import itertools
+import re
 import threading
 
 from . import _codec
@@ -33,6 +42,7 @@ _PHASE_QUEUED, _PHASE_RUNNING, _PHASE_SUCCEEDED = 1, 2, 3  # api.proto Phase
 _PHASE_NAMES = {0: "UNSPECIFIED", 1: "QUEUED", 2: "RUNNING", 3: "SUCCEEDED",
                 4: "FAILED", 5: "ABORTED", 6: "TIMED_OUT"}
 _FIRST_ERRORS = 3
+_ELEMENT = re.compile(r"batch element (\d+):\n")  # replica.format_exc
 
 
 class MapError(TroupeError):
@@ -118,7 +128,8 @@ class _Run:
     """One map: its client, its execution, what came back so far."""
 
     def __init__(self, fn, items, *, concurrency, retries, timeout,
-                 min_success_ratio, client, name, by_value, execution_timeout):
+                 min_success_ratio, client, name, by_value, execution_timeout,
+                 batch_size):
         self.task = _as_task(fn)
         if isinstance(items, (str, bytes, bytearray, memoryview, dict)):
             raise TypeError("items must be an iterable of arguments, not "
@@ -155,6 +166,10 @@ class _Run:
         self.cancelled = False
         self.failed = 0
         self.errors = []
+        self.batch = _batch_size(batch_size)
+        self.n_args = 0  # arguments read so far (batches only)
+        self.failed_args = 0  # of them, in FAILED batches
+        self.short = None  # (item index, size) of a batch under batch_size
 
     def start(self):
         """Submits the execution and returns once it exists, while a thread
@@ -186,8 +201,9 @@ class _Run:
 
         def upload():
             try:
-                self.client.submit(_items(self.header, chained()),
-                                   on_created=on_created, **kw)
+                items = (_items(self.header, chained()) if self.batch == 1
+                         else self._batches(chained()))
+                self.client.submit(items, on_created=on_created, **kw)
             except BaseException as exc:  # handed to the main thread
                 self.upload_error = exc
             finally:
@@ -228,8 +244,12 @@ class _Run:
         self.upload_done()
 
     def _results(self, ordered):
+        if self.batch == 1:
+            for r in self.client.results(self.id, ordered=ordered):
+                yield self._one(r)
+            return
         for r in self.client.results(self.id, ordered=ordered):
-            yield self._one(r)
+            yield from self._expand(r)
 
     def all_results(self):
         """Waits for the end (long polls), then reads every output once, in
@@ -239,6 +259,10 @@ class _Run:
         self.client.watch(self.id)
         self.upload_done()
         out = []
+        if self.batch > 1:
+            for r in self.client.outputs(self.id):
+                out.extend(v for _, v in self._expand(r))
+            return out
         add, dec, one = out.append, _codec.decode_value, self._one
         for r in self.client.outputs(self.id):
             if r.state == _ITEM_SUCCEEDED:
@@ -259,6 +283,58 @@ class _Run:
             self.errors.append((r.index, r.error or "(no error text)"))
         return r.index, None
 
+    def _batches(self, items):
+        """The items of a map with batch_size > 1: batch_size arguments
+        each (the last may hold fewer), as _items encodes them."""
+        it, k = iter(items), self.batch
+        while True:
+            block = list(itertools.islice(it, k))
+            if not block:
+                return
+            try:
+                item = self.header + _codec.encode_batch(block)
+            except _codec.CodecError:
+                for i, x in enumerate(block):
+                    try:
+                        _codec.encode_value(x)
+                    except _codec.CodecError as exc:
+                        raise TypeError("item %d: %s" % (self.n_args + i,
+                                                         exc)) from None
+                raise
+            if len(block) < k:
+                self.short = (self.n_args // k, len(block))
+            self.n_args += len(block)
+            yield item
+
+    def _expand(self, r):
+        """(argument index, value or None) of each argument of the batch
+        an ItemResult holds; records the failures."""
+        base = r.index * self.batch
+        if r.state == _ITEM_SUCCEEDED:
+            try:
+                values = _codec.decode_batch(r.output)
+            except Exception as exc:
+                raise TroupeError(
+                    "DATA_LOSS", "the output of batch %d cannot be decoded "
+                    "here: %s: %s" % (r.index, type(exc).__name__, exc)
+                ) from exc
+            for j, v in enumerate(values):
+                yield base + j, v
+            return
+        size = self.short[1] if self.short and self.short[0] == r.index \
+            else self.batch
+        self.failed += size
+        if r.state == _ITEM_FAILED:
+            self.failed_args += size
+        if r.state == _ITEM_FAILED and len(self.errors) < _FIRST_ERRORS:
+            err = r.error or "(no error text)"
+            m = _ELEMENT.search(err)
+            at = base + int(m.group(1)) if m and int(m.group(1)) < size \
+                else base
+            self.errors.append((at, err))
+        for j in range(size):
+            yield base + j, None
+
     def finish(self, outputs=None):
         """Raises MapError unless the execution succeeded; aborts it first
         if it is still running (an iterator that stops at a failure)."""
@@ -268,9 +344,11 @@ class _Run:
         if ex.phase in (_PHASE_QUEUED, _PHASE_RUNNING):
             self.abort("an item failed")
             ex = self.client.status(self.id)
+        failed, total = ex.counts.failed, ex.total
+        if self.batch > 1:  # the cluster counted batches
+            failed, total = self.failed_args, self.n_args
         raise MapError(self.id, _PHASE_NAMES.get(ex.phase, str(ex.phase)),
-                       ex.counts.failed, ex.total, sorted(self.errors),
-                       outputs, ex.error)
+                       failed, total, sorted(self.errors), outputs, ex.error)
 
     def abort(self, why):
         self.cancelled = True
@@ -292,16 +370,26 @@ class _Run:
             self.client = None
 
 
+def _batch_size(k):
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise TypeError("batch_size must be an int, not %s"
+                        % type(k).__name__)
+    if k < 1:
+        raise ValueError("batch_size must be at least 1, not %d" % k)
+    return k
+
+
 def _kwargs(concurrency, retries, timeout, min_success_ratio, client, name,
-            by_value, execution_timeout):
+            by_value, execution_timeout, batch_size):
     return dict(concurrency=concurrency, retries=retries, timeout=timeout,
                 min_success_ratio=min_success_ratio, client=client, name=name,
-                by_value=by_value, execution_timeout=execution_timeout)
+                by_value=by_value, execution_timeout=execution_timeout,
+                batch_size=batch_size)
 
 
 def map(fn, items, concurrency=0, retries=None, timeout=None,
         min_success_ratio=1.0, ordered=True, client=None, *, name=None,
-        by_value=None, execution_timeout=None):
+        by_value=None, execution_timeout=None, batch_size=1):
     """Runs fn over items on the cluster; returns the outputs in input
     order (ordered=True), or, with ordered=False, an iterator of
     (index, output) pairs in the order the items finish.
@@ -315,14 +403,16 @@ def map(fn, items, concurrency=0, retries=None, timeout=None,
     which come back as None.  client is a troupe.Client (default: one
     found as the CLI finds the cluster, closed at the end); name labels
     the execution; by_value forces how fn is sent (True: cloudpickle;
-    False: by reference, else TypeError).
+    False: by reference, else TypeError); batch_size > 1 sends that many
+    arguments in each item (see the module's docstring: a batch is
+    retried, timed out and fails as one).
 
     Raises MapError when the map does not succeed, TypeError or
     ValueError for bad arguments (an argument that can be neither JSON
     nor pickled names its index), TroupeError when the cluster refuses.
     """
     kw = _kwargs(concurrency, retries, timeout, min_success_ratio, client,
-                 name, by_value, execution_timeout)
+                 name, by_value, execution_timeout, batch_size)
     if not ordered:
         return imap(fn, items, ordered=False, **kw)
     run = _Run(fn, items, **kw)
@@ -341,7 +431,7 @@ def map(fn, items, concurrency=0, retries=None, timeout=None,
 
 def imap(fn, items, ordered=True, concurrency=0, retries=None, timeout=None,
          min_success_ratio=1.0, client=None, *, name=None, by_value=None,
-         execution_timeout=None):
+         execution_timeout=None, batch_size=1):
     """troupe.map as an iterator: ordered=True yields the outputs in input
     order, each as soon as it and every item before it have finished;
     ordered=False yields (index, output) pairs as items finish.  A failed
@@ -351,7 +441,7 @@ def imap(fn, items, ordered=True, concurrency=0, retries=None, timeout=None,
     exception, Ctrl-C) aborts the execution."""
     run = _Run(fn, items, **_kwargs(concurrency, retries, timeout,
                                    min_success_ratio, client, name, by_value,
-                                   execution_timeout))
+                                   execution_timeout, batch_size))
     return _iterate(run, ordered)
 
 

@@ -108,9 +108,15 @@ def _trim(text):
 
 def format_exc(exc, skip):
     """The traceback of exc without its leading frames of the file skip
-    (the serving machinery: the user wants to see their own frames)."""
+    or of this one (the serving machinery: the user wants to see their own
+    frames).  A batch element's failure reads "batch element J:" then the
+    traceback of what the function raised (troupe.map finds J there)."""
+    if isinstance(exc, BatchElementError) and exc.__cause__ is not None:
+        return "batch element %d:\n%s" % (
+            exc.element, format_exc(exc.__cause__, skip))
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == skip:
+    while tb is not None and tb.tb_frame.f_code.co_filename in (skip,
+                                                                 __file__):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip("\n")
 
@@ -137,12 +143,39 @@ class Functions:
                 fn = _codec.load_function(header)
                 self.cache[header] = fn
             self.last, self.last_fn = header, fn
+        return apply(fn, value)
+
+
+class BatchElementError(Exception):
+    """Raised (from the original exception) when element `element` of a
+    batch raised: the item fails as a whole, its error naming the
+    element."""
+
+    def __init__(self, element):
+        super().__init__("batch element %d" % element)
+        self.element = element
+
+
+def apply(fn, value):
+    """Runs fn on an item's encoded argument (or on each of a batch's, in
+    order) and returns the encoded output, at most _LIMIT bytes.  Raises
+    what fn raises; in a batch, BatchElementError from it."""
+    if value[:1] == _codec._TAG_BATCH:
+        out = []
+        add = out.append
+        for j, arg in enumerate(_codec.decode_batch(value)):
+            try:
+                add(fn(arg))
+            except (Exception, SystemExit) as exc:
+                raise BatchElementError(j) from exc
+        out = _codec.encode_batch(out)
+    else:
         out = _codec.encode_value(fn(_codec.decode_value(value)))
-        if len(out) > _LIMIT:
-            raise ValueError(
-                "output too large: %d bytes (limit %d)" % (len(out), _LIMIT)
-            )
-        return out
+    if len(out) > _LIMIT:
+        raise ValueError(
+            "output too large: %d bytes (limit %d)" % (len(out), _LIMIT)
+        )
+    return out
 
 
 def _enter_client_cwd():

@@ -2,7 +2,7 @@
 
 The command of a map of a function with no actor environment: the worker
 starts one process per item, with the item (troupe._codec's header, then
-the argument) on stdin.  The result goes to stdout, exit 0; an exception
+the argument, or a batch of them) on stdin.  The result goes to stdout, exit 0; an exception
 prints its traceback to stderr and exits 1, so the item fails with that
 traceback as its error (the stderr tail) and --retries applies.  While the
 function runs, print() goes to stderr so it cannot corrupt the output.
@@ -12,7 +12,7 @@ import os
 import sys
 
 from . import _codec
-from .replica import _enter_client_cwd, format_exc
+from .replica import _enter_client_cwd, apply, format_exc
 
 __all__ = ["main"]
 
@@ -29,7 +29,7 @@ def main():
         try:
             header, value = _codec.split_item(item)
             fn = _codec.load_function(header)
-            result = _codec.encode_value(fn(_codec.decode_value(value)))
+            result = apply(fn, value)
         except (Exception, SystemExit) as exc:
             sys.stderr.write(format_exc(exc, __file__) + "\n")
             sys.stderr.flush()
