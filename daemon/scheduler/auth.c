@@ -13,22 +13,11 @@
 #include "log.h"
 #include "names.h"
 #include "store.pb-c.h"
+#include "wirecheck.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
 
 #define AUTH_PREFIX "trp_"
-
-/* Constant-time comparison of two byte strings, so a token cannot be
- * guessed a byte at a time from reply latency. */
-static bool
-auth_same(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-	unsigned char diff = (unsigned char)(an != bn);
-
-	for (size_t i = 0; i < an; i++)
-		diff |= a[i] ^ (i < bn ? b[i] : 0);
-	return diff == 0;
-}
 
 static int
 auth_hash(const char *token, uint8_t out[32])
@@ -72,7 +61,7 @@ auth_lookup(auth *a, const char *token, rpc_identity *who, char *why,
 	}
 	t = (Troupe__StoredToken *)m;
 	if (t->info == NULL || auth_hash(token, h) != 0 ||
-	    !auth_same(h, sizeof(h), t->hash.data, t->hash.len))
+	    !wirecheck_same(h, sizeof(h), t->hash.data, t->hash.len))
 		snprintf(why, len, "wrong token");
 	else if (t->info->revoked)
 		snprintf(why, len, "token %s was revoked", id);
@@ -103,9 +92,8 @@ auth_rpc(void *arg, const char *token, const char *project, bool required,
 		/* The owner of an owner-only socket: the local admin. */
 		auth_set(who, "local", "", TROUPE__ROLE__ROLE_ADMIN);
 	} else if (a->bootstrap != NULL &&
-	           auth_same((const uint8_t *)a->bootstrap,
-	                     strlen(a->bootstrap), (const uint8_t *)token,
-	                     strlen(token)))
+	           wirecheck_same(a->bootstrap, strlen(a->bootstrap), token,
+	                          strlen(token)))
 		auth_set(who, "bootstrap", "", TROUPE__ROLE__ROLE_ADMIN);
 	else if (strncmp(token, AUTH_PREFIX, strlen(AUTH_PREFIX)) == 0) {
 		if ((rv = auth_lookup(a, token, who, why, len)) != 0)

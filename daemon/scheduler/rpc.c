@@ -93,18 +93,11 @@ rpc_detached(const rpc_call *c)
 static int rpc_bind_handlers(rpc_server *s);
 static int rpc_call_new(rpc_server *s);
 
-/* Constant-time comparison, so the token cannot be guessed a byte at a
- * time from reply latency. */
-static int
+/* Whether got is the server's token (constant-time: wirecheck_same). */
+static bool
 rpc_token_ok(const char *want, const char *got)
 {
-	size_t        wn = strlen(want), gn = strlen(got);
-	unsigned char diff = (unsigned char)(wn != gn);
-
-	for (size_t i = 0; i < wn; i++)
-		diff |= (unsigned char)want[i] ^
-		        (unsigned char)(i < gn ? got[i] : 0);
-	return diff == 0;
+	return wirecheck_same(want, strlen(want), got, strlen(got));
 }
 
 static void

@@ -153,3 +153,14 @@ wirecheck_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
 	}
 	return 0;
 }
+
+bool
+wirecheck_same(const void *a, size_t an, const void *b, size_t bn)
+{
+	const unsigned char *x = a, *y = b;
+	unsigned char        diff = (unsigned char)(an != bn);
+
+	for (size_t i = 0; i < an; i++)
+		diff |= x[i] ^ (i < bn ? y[i] : 0);
+	return diff == 0;
+}
