@@ -155,7 +155,7 @@ actors_resolve(actors *s, const Troupe__ExecutionSpec *sp,
 	const char *project =
 	    sp->project[0] != '\0' ? sp->project : STORE_DEFAULT_PROJECT;
 	Troupe__ActorEnv *reg = NULL;
-	char              key[160];
+	char              key[STORE_KEY_MAX];
 	int               rv;
 
 	*out = NULL;
@@ -646,7 +646,7 @@ static int
 actors_store_cb(void *arg, Troupe__ActorEnv *env)
 {
 	actors_list_ctx *c = arg;
-	char             key[160];
+	char             key[STORE_KEY_MAX];
 
 	if (!actors_listed(env->project, c->project)) {
 		troupe__actor_env__free_unpacked(env, NULL);

@@ -51,9 +51,10 @@ typedef struct api_ctx {
 const char *api_project(const rpc_call *call);
 const char *api_list_project(const rpc_call *call);
 bool        api_sees(const rpc_call *call, const char *project);
-/* The store key of name in the caller's project (static storage: valid
- * until the next call). */
-const char *api_key(const rpc_call *call, const char *name);
+/* The store key of name in the caller's project, written into key (the
+ * caller's) and returned. */
+const char *api_key(const rpc_call *call, const char *name,
+                    char key[STORE_KEY_MAX]);
 int         api_commit_or_fail(sched *s, rpc_call *call);
 int         api_registry_commit_or_fail(sched *s, int rv, rpc_call *call);
 int         api_lookup_or_fail(sched *s, const char *id, exec **live,

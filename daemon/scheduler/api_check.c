@@ -107,11 +107,9 @@ api_list_project(const rpc_call *call)
 }
 
 const char *
-api_key(const rpc_call *call, const char *name)
+api_key(const rpc_call *call, const char *name, char key[STORE_KEY_MAX])
 {
-	static char key[160];
-
-	store_key(api_project(call), name, key, sizeof(key));
+	store_key(api_project(call), name, key, STORE_KEY_MAX);
 	return key;
 }
 
@@ -287,7 +285,7 @@ api_resolve_or_fail(sched *s, const Troupe__ExecutionSpec *sp,
 			rpc_fail(call, TROUPE_EINVAL, "%s", why);
 			return TROUPE_EINVAL;
 		}
-		char key[160];
+		char key[STORE_KEY_MAX];
 
 		store_key(sp->project, sp->task, key, sizeof(key));
 		rv = store_get_task(s->st, key, task);

@@ -51,7 +51,7 @@ api_get_task(void *ctx, const void *msg, rpc_call *call)
 	sched                        *s = a->s;
 	const Troupe__GetTaskRequest *in = msg;
 	Troupe__GetTaskReply          rep = TROUPE__GET_TASK_REPLY__INIT;
-	char                          key[160];
+	char                          key[STORE_KEY_MAX];
 	int                           rv;
 
 	store_key(api_project(call), in->name, key, sizeof(key));
@@ -145,7 +145,8 @@ api_delete_task(void *ctx, const void *msg, rpc_call *call)
 	int                              rv;
 
 	if ((rv = store_begin(s->st)) == 0)
-		rv = store_delete_task(s->st, api_key(call, in->name));
+		rv = store_delete_task(
+		    s->st, api_key(call, in->name, (char[STORE_KEY_MAX]){0}));
 	if (rv == TROUPE_ENOTFOUND) {
 		store_rollback(s->st);
 		rpc_fail(call, rv, "no task '%.64s'", in->name);
@@ -194,8 +195,9 @@ api_get_actor(void *ctx, const void *msg, rpc_call *call)
 	const Troupe__GetActorRequest *in = msg;
 	Troupe__GetActorReply          rep = TROUPE__GET_ACTOR_REPLY__INIT;
 	Troupe__ListActorsReply        all = TROUPE__LIST_ACTORS_REPLY__INIT;
-	int rv = actors_list(&s->act, &all, api_key(call, in->name),
-	                     api_project(call));
+	int                            rv = actors_list(&s->act, &all,
+	                                                api_key(call, in->name, (char[STORE_KEY_MAX]){0}),
+	                                                api_project(call));
 
 	if (rv != 0)
 		rpc_fail(call, rv, "cannot read actors: %s",
@@ -237,7 +239,8 @@ api_delete_actor(void *ctx, const void *msg, rpc_call *call)
 	int                      rv;
 
 	if ((rv = store_begin(s->st)) == 0)
-		rv = store_delete_actor(s->st, api_key(call, in->name));
+		rv = store_delete_actor(
+		    s->st, api_key(call, in->name, (char[STORE_KEY_MAX]){0}));
 	if (rv == TROUPE_ENOTFOUND) {
 		store_rollback(s->st);
 		rpc_fail(call, rv, "no actor '%.64s'", in->name);

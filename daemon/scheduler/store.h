@@ -157,7 +157,9 @@ int store_named_delete(store *s, store_kind k, const char *key);
 int store_named_list(store *s, store_kind k, store_msg_cb cb, void *arg);
 
 /* The key of name in project: name itself in the default project (or
- * none), "project/name" in another (names hold no '/'). */
+ * none), "project/name" in another (names hold no '/'); a buffer of
+ * STORE_KEY_MAX holds any (two names of at most 63 bytes, '/', NUL). */
+#define STORE_KEY_MAX 160
 void store_key(const char *project, const char *name, char *buf, size_t len);
 
 /* Registered tasks and actor environments, keyed by name.  put fails with

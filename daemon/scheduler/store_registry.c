@@ -123,7 +123,7 @@ store_named_list(store *s, store_kind kind, store_msg_cb cb, void *arg)
 int
 store_put_task(store *s, const Troupe__TaskSpec *t, int replace)
 {
-	char key[160];
+	char key[STORE_KEY_MAX];
 
 	store_key(t->project, t->name, key, sizeof(key));
 	return store_named_put(s, STORE_K_TASK, key, &t->base, replace);
@@ -174,7 +174,7 @@ store_delete_task(store *s, const char *key)
 int
 store_put_actor(store *s, const Troupe__ActorEnv *a, int replace)
 {
-	char key[160];
+	char key[STORE_KEY_MAX];
 
 	store_key(a->project, a->name, key, sizeof(key));
 	return store_named_put(s, STORE_K_ACTOR, key, &a->base, replace);
