@@ -62,24 +62,6 @@ args_decimal(const char *s, size_t len, double *out)
 }
 
 int
-cli_parse_u32(const char *flag, const char *s, uint32_t *out, char *err,
-              size_t errlen)
-{
-	unsigned long long v;
-
-	if (!args_all_digits(s))
-		return cli_usage_err(
-		    err, errlen, "--%s: '%s' is not a whole number", flag, s);
-	errno = 0;
-	v = strtoull(s, NULL, 10);
-	if (errno != 0 || v > UINT32_MAX)
-		return cli_usage_err(err, errlen, "--%s: %s is too large", flag,
-		                     s);
-	*out = (uint32_t)v;
-	return 0;
-}
-
-int
 cli_parse_u64(const char *flag, const char *s, uint64_t *out, char *err,
               size_t errlen)
 {
@@ -94,6 +76,22 @@ cli_parse_u64(const char *flag, const char *s, uint64_t *out, char *err,
 		return cli_usage_err(err, errlen, "--%s: %s is too large", flag,
 		                     s);
 	*out = (uint64_t)v;
+	return 0;
+}
+
+int
+cli_parse_u32(const char *flag, const char *s, uint32_t *out, char *err,
+              size_t errlen)
+{
+	uint64_t v;
+	int      rv;
+
+	if ((rv = cli_parse_u64(flag, s, &v, err, errlen)) != 0)
+		return rv;
+	if (v > UINT32_MAX)
+		return cli_usage_err(err, errlen, "--%s: %s is too large", flag,
+		                     s);
+	*out = (uint32_t)v;
 	return 0;
 }
 
