@@ -213,7 +213,11 @@ def decode_batch(b):
     return v
 
 
-def _varint(v):
+def varint(v):
+    """The protobuf varint of v >= 0 (item headers, replica.py's frames);
+    a value under 0x80, the common case, from a table."""
+    if v < 0x80:
+        return _BYTE[v]
     out = bytearray()
     while v >= 0x80:
         out.append((v & 0x7F) | 0x80)
@@ -222,11 +226,14 @@ def _varint(v):
     return bytes(out)
 
 
+_BYTE = [bytes((i,)) for i in range(0x80)]
+
+
 def function_header(kind, blob):
     """Returns the item header for a function sent by reference (kind "r",
     blob b"module\\0qualname"), by value (kind "v", blob the compressed
     pickle) or by key (kind "k", blob function_key(pickle blob))."""
-    return bytes([MAGIC, _KINDS[kind]]) + _varint(len(blob)) + blob
+    return bytes([MAGIC, _KINDS[kind]]) + varint(len(blob)) + blob
 
 
 def function_key(blob):

@@ -39,18 +39,7 @@ _LIMIT = MAX_MSG - 64
 _READ = 1 << 18
 
 
-def _varint(v):
-    if v < 0x80:
-        return _BYTE[v]
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7F) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
-_BYTE = [bytes((i,)) for i in range(0x80)]
+_varint = _codec.varint
 
 
 def _reply(seq, output=None, error=None):
