@@ -192,8 +192,7 @@ workerd_open(uv_loop_t *loop, const workerd_conf *c, workerd **out, char *err,
 	w->mem_bytes = c->mem_bytes;
 	w->drain_timeout_ms = c->drain_timeout_ms;
 	w->ropts = c->runner;
-	wk_attempts_init(w);
-	if ((w->name = strdup(c->name)) == NULL ||
+	if (wk_attempts_init(w) != 0 || (w->name = strdup(c->name)) == NULL ||
 	    (w->host = strdup(c->host)) == NULL ||
 	    (w->sched_url = strdup(c->scheduler)) == NULL ||
 	    (c->token != NULL && (w->token = strdup(c->token)) == NULL) ||

@@ -3,7 +3,9 @@
  * items, cancellations, replicas to start and stop), the per-item
  * processes running within the slots (runner.h), those queued for a slot,
  * and those given to the actor pool (pool.h).  It owns w->running,
- * w->queued, w->actors and every wk_attempt on them, and the pool; an
+ * w->queued, w->actors, every wk_attempt on them and their index by item
+ * (found in O(1): a Pull of hundreds of items is checked against
+ * everything held), and the pool; an
  * attempt's result goes to the outbox (workerd_outbox.c).
  *
  * Async contract: everything runs on the daemon's loop thread.  wk_take
@@ -24,36 +26,93 @@
 
 static void wk_dispatch(workerd *w);
 
+#define WK_INDEX_MIN 1024 /* buckets of the attempts' index at first */
+
+/* FNV-1a of an item's execution, index and attempt. */
+static unsigned
+wk_hash(const char *execution, uint64_t index, uint32_t attempt)
+{
+	unsigned h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)execution; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	for (int i = 0; i < 8; i++, index >>= 8)
+		h = (h ^ (unsigned)(index & 0xff)) * 16777619u;
+	return (h ^ attempt) * 16777619u;
+}
+
+/* Doubles the index once it holds as many attempts as buckets; a failed
+ * allocation keeps the old table (longer chains, still right). */
+static void
+wk_index_grow(workerd *w)
+{
+	size_t       cap = w->index_cap * 2;
+	wk_attempt **t;
+
+	if (w->index_n < w->index_cap || (t = calloc(cap, sizeof(*t))) == NULL)
+		return;
+	for (size_t i = 0; i < w->index_cap; i++)
+		while (w->index[i] != NULL) {
+			wk_attempt *a = w->index[i];
+
+			w->index[i] = a->hnext;
+			a->hnext = t[a->hash & (cap - 1)];
+			t[a->hash & (cap - 1)] = a;
+		}
+	free(w->index);
+	w->index = t;
+	w->index_cap = cap;
+}
+
+/* Puts a (not on any list) on l, and in the index. */
 static void
 wk_alist_add(wk_alist *l, wk_attempt *a)
 {
+	workerd     *w = a->w;
+	wk_attempt **b;
+
+	assert(a->on == NULL);
 	list_append(&l->l, a);
 	l->n++;
+	a->on = l;
+	wk_index_grow(w);
+	b = &w->index[a->hash & (w->index_cap - 1)];
+	a->hnext = *b;
+	*b = a;
+	w->index_n++;
 }
 
+/* Takes a off l, and out of the index. */
 static void
 wk_alist_remove(wk_alist *l, wk_attempt *a)
 {
-	assert(l->n > 0);
+	wk_attempt **b = &a->w->index[a->hash & (a->w->index_cap - 1)];
+
+	assert(l->n > 0 && a->on == l);
 	list_remove(&l->l, a);
 	l->n--;
+	a->on = NULL;
+	while (*b != a) {
+		assert(*b != NULL);
+		b = &(*b)->hnext;
+	}
+	*b = a->hnext;
+	a->hnext = NULL;
+	a->w->index_n--;
 }
 
-static bool
-wk_same(const wk_attempt *a, const char *execution, uint64_t index,
+/* The attempt held of an item, on whichever list, or NULL. */
+static wk_attempt *
+wk_find(const workerd *w, const char *execution, uint64_t index,
         uint32_t attempt)
 {
-	return a->item->index == index && a->item->attempt == attempt &&
-	       strcmp(a->shard->execution, execution) == 0;
-}
+	unsigned h = wk_hash(execution, index, attempt);
 
-static wk_attempt *
-wk_alist_find(const wk_alist *l, const char *execution, uint64_t index,
-              uint32_t attempt)
-{
-	for (wk_attempt *a = list_first(&l->l); a != NULL;
-	     a = list_next(&l->l, a))
-		if (wk_same(a, execution, index, attempt))
+	for (wk_attempt *a = w->index[h & (w->index_cap - 1)]; a != NULL;
+	     a = a->hnext)
+		if (a->hash == h && a->item->index == index &&
+		    a->item->attempt == attempt &&
+		    strcmp(a->shard->execution, execution) == 0)
 			return a;
 	return NULL;
 }
@@ -78,12 +137,16 @@ wk_attempt_free(wk_attempt *a)
 	free(a);
 }
 
-void
+int
 wk_attempts_init(workerd *w)
 {
 	list_init(&w->running.l, offsetof(wk_attempt, node));
 	list_init(&w->queued.l, offsetof(wk_attempt, node));
 	list_init(&w->actors.l, offsetof(wk_attempt, node));
+	if ((w->index = calloc(WK_INDEX_MIN, sizeof(*w->index))) == NULL)
+		return TROUPE_ENOMEM;
+	w->index_cap = WK_INDEX_MIN;
+	return 0;
 }
 
 size_t
@@ -186,17 +249,15 @@ wk_kill_all(workerd *w, const char *why)
 void
 wk_cancel(workerd *w, const Troupe__ItemRef *ref)
 {
-	wk_attempt *a;
+	wk_attempt *a = wk_find(w, ref->execution, ref->index, ref->attempt);
 
-	if ((a = wk_alist_find(&w->running, ref->execution, ref->index,
-	                       ref->attempt)) != NULL) {
+	if (a != NULL && a->on == &w->running) {
 		log_debug("cancel %s/%" PRIu64, ref->execution, ref->index);
 		a->cancelled = true;
 		runner_kill(a->r, "cancelled", false);
 		return;
 	}
-	if ((a = wk_alist_find(&w->actors, ref->execution, ref->index,
-	                       ref->attempt)) != NULL) {
+	if (a != NULL && a->on == &w->actors) {
 		log_debug("cancel %s/%" PRIu64 " (actor)", ref->execution,
 		          ref->index);
 		pool_cancel(w->pool, &a->pi);
@@ -204,8 +265,8 @@ wk_cancel(workerd *w, const Troupe__ItemRef *ref)
 		wk_attempt_free(a);
 		return;
 	}
-	if ((a = wk_alist_find(&w->queued, ref->execution, ref->index,
-	                       ref->attempt)) != NULL) {
+	if (a != NULL) {
+		assert(a->on == &w->queued);
 		wk_alist_remove(&w->queued, a);
 		wk_attempt_free(a);
 		return;
@@ -224,12 +285,7 @@ wk_take_item(workerd *w, wk_pull *p, const Troupe__Shard *sh,
 	char        why[160];
 	int         rv;
 
-	if (wk_alist_find(&w->running, sh->execution, it->index, it->attempt) !=
-	        NULL ||
-	    wk_alist_find(&w->queued, sh->execution, it->index, it->attempt) !=
-	        NULL ||
-	    wk_alist_find(&w->actors, sh->execution, it->index, it->attempt) !=
-	        NULL)
+	if (wk_find(w, sh->execution, it->index, it->attempt) != NULL)
 		return; /* already here */
 	if (sh->task == NULL || sh->task->command[0] == '\0') {
 		wk_fail_now(w, sh->execution, it, true,
@@ -245,6 +301,7 @@ wk_take_item(workerd *w, wk_pull *p, const Troupe__Shard *sh,
 	a->pull = p;
 	a->shard = sh;
 	a->item = it;
+	a->hash = wk_hash(sh->execution, it->index, it->attempt);
 	p->refs++;
 	if (sh->env_key[0] == '\0') {
 		wk_alist_add(&w->queued, a);
@@ -341,6 +398,9 @@ wk_attempts_free(workerd *w)
 	}
 	pool_free(w->pool);
 	w->pool = NULL;
+	assert(w->index_n == 0);
+	free(w->index);
+	w->index = NULL;
 	free(w->shim);
 	w->shim = NULL;
 }

@@ -87,9 +87,13 @@ typedef struct wk_pull {
 	unsigned           refs;
 } wk_pull;
 
-/* One attempt held here, on exactly one of the daemon's three lists. */
+/* One attempt held here, on exactly one of the daemon's three lists, and
+ * in the index by (execution, index, attempt). */
 typedef struct wk_attempt {
-	list_node               node; /* on running, queued or actors */
+	list_node               node;  /* on running, queued or actors */
+	struct wk_attempt      *hnext; /* the index's chain */
+	struct wk_alist        *on;    /* the list it is on */
+	unsigned                hash;
 	workerd                *w;
 	wk_pull                *pull; /* a reference: the shard and item */
 	const Troupe__Shard    *shard;
@@ -143,8 +147,13 @@ struct workerd {
 	wk_alist running; /* runner != NULL */
 	wk_alist queued;  /* beyond the slots; started as slots free up */
 	wk_alist actors;  /* items of actor environments, in the pool */
-	pool    *pool;    /* the actor replicas */
-	char    *shim;    /* troupe-shim, or NULL */
+	/* Every attempt on the three lists by hash of its item: a Pull
+	 * brings hundreds of items, each checked against those held. */
+	wk_attempt **index;
+	size_t       index_cap; /* a power of two */
+	size_t       index_n;
+	pool        *pool; /* the actor replicas */
+	char        *shim; /* troupe-shim, or NULL */
 
 	/* The outbox (workerd_outbox.c): results not yet acknowledged,
 	 * oldest first; the first n_inflight travel in the Report under
@@ -229,8 +238,9 @@ size_t wk_held(const workerd *w, Troupe__ItemRef *refs, Troupe__ItemRef **ptrs);
 void wk_actor_done(void *arg, pool_item *it, Troupe__ItemReport *rep);
 void wk_actor_exit(void *arg);
 
-/* Makes the three lists empty. */
-void wk_attempts_init(workerd *w);
+/* Makes the three lists and the index empty.  Returns 0 or
+ * TROUPE_ENOMEM. */
+int wk_attempts_init(workerd *w);
 
 /* Frees what is still queued or in the pool (nothing runs: after uv_run,
  * or after a failed open). */
