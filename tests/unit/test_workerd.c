@@ -545,6 +545,46 @@ test_runs_items_within_slots(void **state)
 	assert_true(last_start >= first_end - 5);
 }
 
+/* Sends the same four items again once the first Pull brought them (two
+ * run, two wait for a slot), then drains once the second copy is in. */
+static bool
+check_resent(harness *h)
+{
+	static const char *in[] = {"a", "b", "c", "d"};
+	int                pulls;
+	bool               taken;
+
+	pthread_mutex_lock(&h->f->mtx);
+	pulls = h->f->pulls_since_body;
+	taken = h->f->pull_body == NULL;
+	pthread_mutex_unlock(&h->f->mtx);
+	if (h->step == 0 && taken && pulls >= 1) {
+		fake_set_pull(h->f, "sleep 0.3; echo {}", in, 4, NULL, 0);
+		h->step = 1;
+		return false;
+	}
+	/* The copy was taken, and a Pull came back after it. */
+	return h->step == 1 && taken && pulls >= 1;
+}
+
+static void
+test_resent_items_run_once(void **state)
+{
+	const char *in[] = {"a", "b", "c", "d"};
+	fake        f;
+	harness     h = {0};
+
+	fake_start(&f);
+	fake_set_pull(&f, "sleep 0.3; echo {}", in, 4, NULL, 0);
+	assert_int_equal(harness_run(&h, &f, check_resent, 2), 0);
+	fake_stop(&f);
+	/* The copies of attempts already running or queued were dropped:
+	 * each item ran, and reported, once. */
+	assert_int_equal(f.n_results, 4);
+	for (uint64_t i = 0; i < 4; i++)
+		assert_non_null(find_result(&f, i));
+}
+
 static bool
 check_one_done(harness *h)
 {
@@ -782,6 +822,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_runs_items_within_slots),
+	    cmocka_unit_test(test_resent_items_run_once),
 	    cmocka_unit_test(test_reregisters_and_keeps_results),
 	    cmocka_unit_test(test_cancel_kills_without_report),
 	    cmocka_unit_test(test_drain_finishes_and_reports),
