@@ -35,6 +35,20 @@ READY_S = 60.0  # ASan-built daemons start slowly on a loaded machine
 STOP_S = 20.0   # the longest a daemon may take to exit (harness's H_STOP_MS)
 
 
+def wait_for(what, cond, timeout=60.0, every=0.05):
+    """Polls cond() until it returns something true, and returns that;
+    fails the test after timeout seconds (every wait in these tests is
+    bounded: ASan daemons on a loaded machine can be slow, never stuck)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
 def bin_dir():
     """The build directory holding the daemons ($TROUPE_BIN_DIR)."""
     b = os.environ.get("TROUPE_BIN_DIR")

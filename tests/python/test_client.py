@@ -8,11 +8,11 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 
 import pytest
 
 import troupe
+from conftest import wait_for
 from troupe import TroupeError, pb
 
 WAIT_S = 120.0  # bound on each wait for an execution
@@ -27,14 +27,7 @@ def outputs_of(c, eid):
 
 
 def wait_until(what, pred, timeout=WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    return wait_for(what, pred, timeout)
 
 
 def abort_and_settle(c, eid, reason=""):

@@ -12,6 +12,7 @@ import pytest
 
 import pysdk_funcs as funcs
 import troupe
+from conftest import wait_for
 from troupe import _codec, tasks
 
 WAIT_S = 60.0  # every wait is bounded; ASan daemons on a loaded machine
@@ -28,18 +29,6 @@ def _bounded(f):
 
 
 tmap, timap = _bounded(troupe.map), _bounded(troupe.imap)
-
-
-def wait_for(what, cond, timeout=WAIT_S, every=0.1):
-    """Polls cond() until it returns something true; fails after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 def replicas(c, name):
