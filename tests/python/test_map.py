@@ -88,6 +88,67 @@ def test_codec_round_trip_without_a_cluster():
         _codec.encode_value(i for i in range(2))
 
 
+def _serve_bytes(data):
+    """What troupe.replica.serve writes for stdin holding data (run here,
+    on pipes), and what it raised (None)."""
+    import io
+    import troupe_actor
+    from troupe import replica
+
+    r_in, w_in = os.pipe()
+    r_out, w_out = os.pipe()
+    os.write(w_in, data)
+    os.close(w_in)
+    raised = None
+    try:
+        replica.serve(r_in, w_out)
+    except _codec.CodecError as exc:
+        raised = exc
+    os.close(r_in)
+    os.close(w_out)
+    with os.fdopen(r_out, "rb") as f:
+        out = f.read()
+    replies, f = [], io.BytesIO(out)
+    while (m := troupe_actor.read_frame(f)) is not None:
+        replies.append(troupe_actor.decode_reply(m))
+    return replies, raised
+
+
+def test_replica_frames_without_a_cluster():
+    import troupe_actor
+
+    header = _codec.function_header("r", b"pysdk_funcs\0square")
+
+    def req(seq, value):
+        return troupe_actor.frame(troupe_actor.encode_request(
+            seq, header + _codec.encode_value(value)))
+
+    # Small and large sequence numbers and inputs (multi-byte varints),
+    # a batch, and an error that names its element.
+    big = "x" * 300
+    batch = troupe_actor.frame(troupe_actor.encode_request(
+        7, header + _codec.encode_batch([1, 2, 3])))
+    bad = troupe_actor.frame(troupe_actor.encode_request(
+        8, header + _codec.encode_batch([1, "s", 3])))
+    replies, raised = _serve_bytes(req(1, 3) + req(300, 4) +
+                                   req(2, [big]) + batch + bad)
+    assert raised is None
+    assert replies[0] == (1, b"9", None)
+    assert replies[1] == (300, b"16", None)
+    assert replies[2][0] == 2 and replies[2][1] is None
+    assert "TypeError" in replies[2][2]
+    assert replies[3] == (7, _codec.encode_batch([1, 4, 9]), None)
+    assert replies[4][0] == 8 and replies[4][2].startswith(
+        "batch element 1:\n")
+    # A length prefix over 10 bytes, and EOF inside a frame: refused,
+    # after answering what came before.
+    replies, raised = _serve_bytes(req(1, 2) + b"\xff" * 11)
+    assert replies == [(1, b"4", None)]
+    assert "over 10 bytes" in str(raised)
+    replies, raised = _serve_bytes(req(1, 2)[:-1])
+    assert replies == [] and "EOF inside a frame" in str(raised)
+
+
 # -- how functions travel -----------------------------------------------------
 
 def test_by_reference_and_by_value(cluster):

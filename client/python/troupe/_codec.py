@@ -229,6 +229,23 @@ def varint(v):
 _BYTE = [bytes((i,)) for i in range(0x80)]
 
 
+def read_varint(buf, pos):
+    """(value, position after it) of the varint at buf[pos]; position -1
+    when buf ends first (more bytes to come, or a truncated message).
+    Raises CodecError past 10 bytes."""
+    v, shift, n = 0, 0, len(buf)
+    while pos < n:
+        c = buf[pos]
+        pos += 1
+        v |= (c & 0x7F) << shift
+        if c < 0x80:
+            return v, pos
+        shift += 7
+        if shift >= 70:
+            raise CodecError("a varint over 10 bytes")
+    return v, -1
+
+
 def function_header(kind, blob):
     """Returns the item header for a function sent by reference (kind "r",
     blob b"module\\0qualname"), by value (kind "v", blob the compressed
@@ -256,18 +273,9 @@ def split_item(msg):
             "not an item of the troupe Python SDK (run it with troupe.map, "
             "not the CLI)"
         )
-    pos, size, shift = 2, 0, 0
-    while True:
-        if pos >= n or shift > 28:
-            raise CodecError("truncated item header")
-        c = msg[pos]
-        pos += 1
-        size |= (c & 0x7F) << shift
-        shift += 7
-        if c < 0x80:
-            break
+    size, pos = read_varint(msg, 2)
     end = pos + size
-    if end > n:
+    if pos < 0 or end > n:
         raise CodecError("truncated item header")
     return msg[:end], msg[end:]
 

@@ -39,7 +39,7 @@ _LIMIT = MAX_MSG - 64
 _READ = 1 << 18
 
 
-_varint = _codec.varint
+_varint, _read_varint = _codec.varint, _codec.read_varint
 
 
 def _reply(seq, output=None, error=None):
@@ -64,25 +64,10 @@ def _decode_request(msg):
     """(seq, input) of an ActorRequest; the common layout inline."""
     n = len(msg)
     if n and msg[0] == 0x08:
-        seq, pos, shift = 0, 1, 0
-        while pos < n:
-            c = msg[pos]
-            pos += 1
-            seq |= (c & 0x7F) << shift
-            shift += 7
-            if c < 0x80:
-                break
-        if pos < n and msg[pos] == 0x12:
-            pos += 1
-            size, shift = 0, 0
-            while pos < n:
-                c = msg[pos]
-                pos += 1
-                size |= (c & 0x7F) << shift
-                shift += 7
-                if c < 0x80:
-                    break
-            if pos + size == n:
+        seq, pos = _read_varint(msg, 1)
+        if 0 < pos < n and msg[pos] == 0x12:
+            size, pos = _read_varint(msg, pos + 1)
+            if pos > 0 and pos + size == n:
                 return seq, msg[pos:]
     if _ta is None:
         raise _codec.CodecError("unexpected request layout")
@@ -251,17 +236,8 @@ def _serve(inp, writer, funcs):
             size = buf[pos]
             p = pos + 1
             if size >= 0x80:
-                size, shift = size & 0x7F, 7
-                while p < n:
-                    c = buf[p]
-                    p += 1
-                    size |= (c & 0x7F) << shift
-                    shift += 7
-                    if c < 0x80:
-                        break
-                    if shift > 63:
-                        raise _codec.CodecError("length prefix over 10 bytes")
-                else:
+                size, p = _read_varint(buf, pos)
+                if p < 0:
                     break
             if size > MAX_MSG:
                 raise _codec.CodecError("frame of %d bytes over the limit" % size)
