@@ -7,10 +7,13 @@
  * (the sum of attempts - 1) is printed.  Each kind of kill (scheduler,
  * worker, replica) must have happened at least once, and the killed
  * workers and replicas must have cost some items a second attempt (they
- * held work when they died).
+ * held work when they died: a worker kill picks one that runs items when
+ * there is one).
  *
  * Default: 20,000 actor items and 200 per-item items, at most 25 s of
- * chaos.  TROUPE_CHAOS_LONG=1 (the `chaos-long` make target): 200,000 and
+ * chaos.  The per-item map (0.1 s an item, 2 at a time) sets how long the
+ * chaos lasts: at least 10 s, long enough for each kind of kill, however
+ * fast the actor map goes.  TROUPE_CHAOS_LONG=1 (the `chaos-long` make target): 200,000 and
  * 2,000, at most 240 s.  TROUPE_CHAOS_SEED replays another schedule.
  */
 #include <signal.h>
@@ -28,6 +31,33 @@ typedef struct {
 	hf_proc *p;
 	int64_t  back_at; /* when to start it again; 0: running */
 } chaos_worker;
+
+/* The worker to kill: one of those up that the scheduler says run items
+ * (ListWorkers), so that the kill costs work as a real fault would, else
+ * any.  Without it a fast map can leave every kill landing on an idle
+ * worker, and the reruns checked at the end never happen. */
+static int
+chaos_pick_worker(h_cluster *c, const chaos_worker *w, uint64_t *rng)
+{
+	Troupe__ListWorkersRequest req = TROUPE__LIST_WORKERS_REQUEST__INIT;
+	Troupe__ListWorkersReply  *rep = NULL;
+	int                        busy[WORKERS], n = 0;
+
+	if (H_CALL(c, ListWorkers, &req, list_workers, &rep) == 0)
+		for (size_t k = 0; k < rep->n_workers; k++) {
+			const Troupe__WorkerInfo *wi = rep->workers[k];
+			int                       i =
+                            wi->name[0] == 'w' ? atoi(wi->name + 1) - 1 : -1;
+
+			if (i >= 0 && i < WORKERS && w[i].back_at == 0 &&
+			    wi->state == TROUPE__WORKER_STATE__WORKER_READY &&
+			    wi->running > 0 && n < WORKERS)
+				busy[n++] = i;
+		}
+	if (n > 0)
+		return busy[hf_rand(rng) % (uint64_t)n];
+	return (int)(hf_rand(rng) % WORKERS);
+}
 
 static uint64_t
 env_u64(const char *name, uint64_t dflt)
@@ -73,7 +103,7 @@ test_chaos(void **state)
 	                   "--items items --replicas 4 --cmd 'while read x; "
 	                   "do echo \"o$x\"; done'");
 	per = h_map_detach(c, NULL,
-	                   "--items small --concurrency 2 --cmd 'sleep 0.05; "
+	                   "--items small --concurrency 2 --cmd 'sleep 0.1; "
 	                   "echo p{}'");
 
 	t0 = h_now_ms();
@@ -117,7 +147,7 @@ test_chaos(void **state)
 		} else if (what < 6) {
 			/* A worker, 30 %: down for 0.5 to 3 s (one of them
 			 * stays up so the map always moves). */
-			int i = (int)(hf_rand(&rng) % WORKERS), up = 0;
+			int i = chaos_pick_worker(c, w, &rng), up = 0;
 
 			for (int k = 0; k < WORKERS; k++)
 				up += w[k].back_at == 0;
