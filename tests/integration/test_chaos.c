@@ -13,8 +13,9 @@
  * Default: 20,000 actor items and 200 per-item items, at most 25 s of
  * chaos.  The per-item map (0.1 s an item, 2 at a time) sets how long the
  * chaos lasts: at least 10 s, long enough for each kind of kill, however
- * fast the actor map goes.  TROUPE_CHAOS_LONG=1 (the `chaos-long` make target): 200,000 and
- * 2,000, at most 240 s.  TROUPE_CHAOS_SEED replays another schedule.
+ * fast the actor map goes.  TROUPE_CHAOS_LONG=1 (the `chaos-long` make
+ * target): 200,000 and 2,000, at most 240 s.  TROUPE_CHAOS_SEED replays
+ * another schedule.
  */
 #include <signal.h>
 #include <stdio.h>
