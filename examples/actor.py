@@ -4,7 +4,7 @@ An ActorEnvironment of 10 replicas that stay warm for 30 s after their
 last item: the first map starts them (cold), a second map within the TTL
 starts no process at all (warm).  Run it against a local cluster:
 
-    build/client/troupe up &                  # in another terminal
+    build/client/troupe up --slots 10 &       # in another terminal
     PYTHONPATH=build/python /usr/bin/python3 examples/actor.py
 
 It prints both times and the replicas that served them.
@@ -51,7 +51,8 @@ if __name__ == "__main__":
         t0 = time.monotonic()
         out = map_workflow(data)
         t = time.monotonic() - t0
-        print("%s: %d items, %d anomalies, %.2f s on %d replicas"
+        print("%s: %d items, %d anomalies, %.2f s (replica_count=%d; a "
+              "replica takes a slot, so fewer run on fewer slots)"
               % (run, len(out), sum(out), t, actor.replica_count))
     pids, served = replicas()
     print("replicas (as of the workers' last report): %d alive, pids %s, "

@@ -4,7 +4,7 @@ Flyte's map_task over `data` starts one pod per item; here each item is a
 process of its own on the cluster (`python3 -m troupe.run`).  Run it
 against a local cluster:
 
-    build/client/troupe up &                  # in another terminal
+    build/client/troupe up --slots 10 &       # in another terminal
     PYTHONPATH=build/python /usr/bin/python3 examples/map_task.py
 
 It prints the outputs and how long the map took.
