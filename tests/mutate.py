@@ -30,8 +30,8 @@ lines, `#` lines are comments:
     tests: integ_test_auth
 
 `from` and `to` are taken from after the first ':' with the surrounding
-whitespace stripped; `\\n` in them stands for a newline.  `tests` is a
-regular expression for `ctest -R`.
+whitespace stripped; `\\n` in them stands for a newline and `\\t` for a
+tab.  `tests` is a regular expression for `ctest -R`.
 """
 
 import argparse
@@ -66,7 +66,8 @@ def parse(path):
                 sys.exit(f"{path}:{lineno}: expected one of {', '.join(KEYS)}")
             if key in cur:
                 sys.exit(f"{path}:{lineno}: {key} given twice")
-            cur[key] = val.strip().replace("\\n", "\n")
+            cur[key] = val.strip().replace("\\n", "\n").replace("\\t",
+                                                                "\t")
             cur.setdefault("line", lineno)
     if cur:
         muts.append(cur)
