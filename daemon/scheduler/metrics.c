@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fnv.h"
 #include "metrics.h"
 
 #define M_MAX_BUCKETS 16
@@ -121,15 +122,11 @@ static m_series *m_series_of[M_N_IDS];
  * call answered and every item reported, too often for a list scan. */
 static m_series *m_table[M_TABLE_SIZE];
 
-/* FNV-1a of the family and the label text. */
+/* The hash of the family and the label text. */
 static unsigned
 m_hash(metrics_id id, const char *labels)
 {
-	unsigned h = 2166136261u ^ (unsigned)id;
-
-	for (const unsigned char *p = (const unsigned char *)labels; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h;
+	return fnv_str(FNV_INIT ^ (unsigned)id, labels);
 }
 
 /* The series of id with labels, made on first use; NULL when out of

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv.h"
 #include "log.h"
 #include "report.h"
 #include "troupe/error.h"
@@ -28,17 +29,14 @@ static void wk_dispatch(workerd *w);
 
 #define WK_INDEX_MIN 1024 /* buckets of the attempts' index at first */
 
-/* FNV-1a of an item's execution, index and attempt. */
+/* The hash of an item's execution, index and attempt. */
 static unsigned
 wk_hash(const char *execution, uint64_t index, uint32_t attempt)
 {
-	unsigned h = 2166136261u;
+	uint32_t h = fnv_str(FNV_INIT, execution);
 
-	for (const unsigned char *p = (const unsigned char *)execution; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	for (int i = 0; i < 8; i++, index >>= 8)
-		h = (h ^ (unsigned)(index & 0xff)) * 16777619u;
-	return (h ^ attempt) * 16777619u;
+	h = fnv_bytes(h, &index, sizeof(index));
+	return fnv_bytes(h, &attempt, sizeof(attempt));
 }
 
 /* Doubles the index once it holds as many attempts as buckets; a failed
