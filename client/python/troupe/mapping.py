@@ -90,6 +90,16 @@ def _as_task(fn):
 _BLOCK = 1024  # arguments encoded at a time
 
 
+def _name_unencodable(block, base):
+    """Raises TypeError naming (by its index, base + i) the first argument
+    of block that cannot be encoded; returns if there is none."""
+    for i, x in enumerate(block):
+        try:
+            _codec.encode_value(x)
+        except _codec.CodecError as exc:
+            raise TypeError("item %d: %s" % (base + i, exc)) from None
+
+
 def _items(header, items):
     """The encoded items; an argument that cannot be encoded is a
     TypeError naming its index.  Encodes a block of arguments at a time
@@ -105,12 +115,8 @@ def _items(header, items):
         try:
             out = [header + enc(x) for x in block]
         except _codec.CodecError:
-            out = []
-            for i, x in enumerate(block):
-                try:
-                    out.append(header + enc(x))
-                except _codec.CodecError as exc:
-                    raise TypeError("item %d: %s" % (base + i, exc)) from None
+            _name_unencodable(block, base)
+            raise
         yield from out
         base += len(block)
 
@@ -169,7 +175,6 @@ class _Run:
         self.batch = _batch_size(batch_size)
         self.n_args = 0  # arguments read so far (batches only)
         self.failed_args = 0  # of them, in FAILED batches
-        self.short = None  # (item index, size) of a batch under batch_size
 
     def start(self):
         """Submits the execution and returns once it exists, while a thread
@@ -294,15 +299,8 @@ class _Run:
             try:
                 item = self.header + _codec.encode_batch(block)
             except _codec.CodecError:
-                for i, x in enumerate(block):
-                    try:
-                        _codec.encode_value(x)
-                    except _codec.CodecError as exc:
-                        raise TypeError("item %d: %s" % (self.n_args + i,
-                                                         exc)) from None
+                _name_unencodable(block, self.n_args)
                 raise
-            if len(block) < k:
-                self.short = (self.n_args // k, len(block))
             self.n_args += len(block)
             yield item
 
@@ -321,8 +319,9 @@ class _Run:
             for j, v in enumerate(values):
                 yield base + j, v
             return
-        size = self.short[1] if self.short and self.short[0] == r.index \
-            else self.batch
+        # Only the last batch may be short, and it was read (n_args
+        # counts it) before it could have a result.
+        size = min(self.batch, self.n_args - base)
         self.failed += size
         if r.state == _ITEM_FAILED:
             self.failed_args += size
