@@ -159,7 +159,7 @@ cli_map_upload(troupe_client *c, const Troupe__ExecutionSpec *spec,
 	    TROUPE__ABORT_EXECUTION_REQUEST__INIT;
 	Troupe__AbortExecutionReply *rep = NULL;
 	char                        *msg = NULL;
-	int                          rv;
+	int                          rv, arv;
 
 	rv = cli_map_upload_with(upload_call, c, spec, it, limit, id);
 	if (rv == 0)
@@ -175,10 +175,19 @@ cli_map_upload(troupe_client *c, const Troupe__ExecutionSpec *spec,
 	msg = strdup(troupe_client_error(c));
 	req.id = *id;
 	req.reason = "the upload of its items failed";
-	if (TROUPE_CALL(c, AbortExecution, &req, abort_execution, &rep) == 0)
+	arv = TROUPE_CALL(c, AbortExecution, &req, abort_execution, &rep);
+	if (arv == 0) {
 		troupe__abort_execution_reply__free_unpacked(rep, NULL);
-	cli_err("uploading the items of %s failed (it was aborted): %s", *id,
-	        msg != NULL ? msg : troupe_strerror(rv));
+		cli_err("uploading the items of %s failed (it was aborted): "
+		        "%s",
+		        *id, msg != NULL ? msg : troupe_strerror(rv));
+	} else {
+		cli_err("uploading the items of %s failed: %s; aborting it: %s",
+		        *id, msg != NULL ? msg : troupe_strerror(rv),
+		        troupe_client_error(c)[0] != '\0'
+		            ? troupe_client_error(c)
+		            : troupe_strerror(arv));
+	}
 	free(msg);
 	free(*id);
 	*id = NULL;

@@ -427,8 +427,15 @@ api_abort_execution(void *ctx, const void *msg, rpc_call *call)
 	}
 	sched_abort(s, e, TROUPE__PHASE__PHASE_ABORTED,
 	            in->reason[0] != '\0' ? in->reason : "aborted by request");
-	if (api_commit_or_fail(s, call) != 0)
+	/* An abort cannot be undone in memory (its workers were told), so
+	 * a failed commit leaves it standing, retried every tick. */
+	if ((rv = sched_flush(s)) != 0) {
+		rpc_fail(call, rv,
+		         "execution %s is aborted, but the scheduler cannot "
+		         "record it yet (%s); it will when it can",
+		         in->id, troupe_strerror(rv));
 		return;
+	}
 	api_reply_execution(s, call, in->id,
 	                    &troupe__abort_execution_reply__descriptor);
 }

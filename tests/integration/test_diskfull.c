@@ -4,7 +4,9 @@
  * before it is checkpointed and reused), filled with a file while one map
  * is finished and another runs:
  * - a new submission gets RESOURCE_EXHAUSTED (API) and a message naming
- *   the full disk (CLI), and nothing of it is recorded;
+ *   the full disk (CLI), and nothing of it is recorded; a CLI upload
+ *   whose first chunk still fit (2 MB are left for it) ends ABORTED,
+ *   which is written once there is room;
  * - the scheduler keeps running: GetHealth, the finished execution's
  *   status and outputs, the list, all still answer;
  * - the running map does not fail for it: its results wait (the worker
@@ -74,6 +76,21 @@ check_done1(h_cluster *c, const char *id)
 	                 0);
 }
 
+/* The execution a failed `troupe map` names in its error, or NULL when
+ * none was made. */
+static const char *
+upload_cut_short(h_cluster *c, const char *err)
+{
+	const char *p = strstr(err, "uploading the items of ");
+	size_t      n;
+
+	if (p == NULL)
+		return NULL;
+	p += strlen("uploading the items of ");
+	n = strcspn(p, " ");
+	return h_keep(c, strndup(p, n));
+}
+
 static void
 test_disk_full(void **state)
 {
@@ -81,6 +98,7 @@ test_disk_full(void **state)
 	char        args[200];
 	h_cluster  *c;
 	const char *done1, *running, *db;
+	const char *half; /* the execution of an upload cut short */
 	char       *out, *err;
 	uint64_t    eight = 8;
 	int         rv;
@@ -97,12 +115,13 @@ test_disk_full(void **state)
 	db = h_keep(c, strdup(args + 5));
 
 	/* Before: one finished map, one running. */
-	/* big: 3,000 items of 2 KB, more than any room the WAL has. */
+	/* big: 5,000 items of 2 KB, more than the room left plus any room
+	 * the WAL has. */
 	assert_int_equal(
 	    h_run(c, NULL, NULL,
 	          "seq 200 > items; seq 160 > items2; seq 100 > items3; "
 	          "awk 'BEGIN { s = sprintf(\"%%2000s\", \"\"); "
-	          "gsub(/ /, \"x\", s); for (i = 1; i <= 3000; i++) "
+	          "gsub(/ /, \"x\", s); for (i = 1; i <= 5000; i++) "
 	          "print i \"-\" s }' > big"),
 	    0);
 	done1 = h_map_detach(c, NULL, "--items items --cmd 'echo s{}'");
@@ -114,14 +133,25 @@ test_disk_full(void **state)
 	(void)h_wait_exec(c, running, hf_succeeded_at_least, &eight, 30000,
 	                  "8 items done");
 
-	/* Full. */
-	hf_sh("dd if=/dev/zero of=%s/filler bs=4k 2>/dev/null; df -k %s", mnt,
-	      mnt);
+	/* Nearly full: 2 MB left, room for the first chunk of an upload
+	 * (about 1 MB) and not for the rest. */
+	hf_sh("dd if=/dev/zero of=%s/filler bs=1k count=$(($(df -k "
+	      "--output=avail %s | tail -1) - 2048)) 2>/dev/null; df -k %s",
+	      mnt, mnt, mnt);
 
 	/* A submission is refused, by the CLI... */
 	rv = h_run(c, &out, &err, "troupe map --items big --cmd 'echo {}'");
 	assert_int_not_equal(rv, 0);
 	h_assert_icontains(err, "disk is full");
+	/* Its first chunk made an execution; the CLI does not leave it
+	 * waiting for a seal: it names it, and it is ABORTED. */
+	half = upload_cut_short(c, err);
+	assert_non_null(half);
+	assert_int_equal(h_execution(c, half)->phase,
+	                 TROUPE__PHASE__PHASE_ABORTED);
+	/* Full. */
+	hf_sh("dd if=/dev/zero of=%s/filler2 bs=4k 2>/dev/null; df -k %s", mnt,
+	      mnt);
 	/* ...and through the API, with RESOURCE_EXHAUSTED. */
 	{
 		Troupe__CreateExecutionRequest req =
@@ -158,7 +188,7 @@ test_disk_full(void **state)
 	assert_int_equal(h_run(c, &out, NULL, "troupe list"), 0);
 	h_assert_contains(out, done1);
 	h_assert_contains(out, running);
-	assert_int_equal(h_lines(out), 3); /* a header and two executions */
+	assert_int_equal(h_lines(out), 4); /* a header and 3 executions */
 	/* The running map does not fail for lack of disk (its results
 	 * wait, or fit in what room the WAL has). */
 	hf_sleep_ms(3000);
@@ -171,7 +201,7 @@ test_disk_full(void **state)
 	assert_int_equal(h_run(c, &out, NULL, "troupe health"), 0);
 
 	/* Space comes back: the running map completes, all of it right. */
-	assert_int_equal(hf_sh("rm -f %s/filler", mnt), 0);
+	assert_int_equal(hf_sh("rm -f %s/filler %s/filler2", mnt, mnt), 0);
 	assert_int_equal(h_wait_done(c, running, 90000)->phase,
 	                 TROUPE__PHASE__PHASE_SUCCEEDED);
 	{
@@ -197,7 +227,10 @@ test_disk_full(void **state)
 	(void)hf_check_outputs(c, running, 160, hf_expect_seq,
 	                       &(hf_seq){"r", "\n"});
 	assert_int_equal(h_run(c, &out, NULL, "troupe list | wc -l"), 0);
-	assert_int_equal(atoi(out), 4);
+	assert_int_equal(atoi(out), 5);
+	/* The abort made while the disk was full was kept once it had room. */
+	assert_int_equal(h_execution(c, half)->phase,
+	                 TROUPE__PHASE__PHASE_ABORTED);
 	h_done(c);
 }
 
