@@ -67,7 +67,7 @@ __all__ = [
     "get_cloudpickle",
     "function_key",
     "ENV_PREFIX",
-    "BATCH",
+    "is_batch",
     "encode_batch",
     "decode_batch",
 ]
@@ -75,8 +75,7 @@ __all__ = [
 MAGIC = 0xF5
 _TAG_BYTES = b"\x00"
 _TAG_PICKLE = b"\x01"
-BATCH = 0x02  # an item or output holding a batch (never a value's tag)
-_TAG_BATCH = b"\x02"
+_TAG_BATCH = b"\x02"  # an item or output holding a batch, never a value
 _KIND_REF = ord("r")
 _KIND_VALUE = ord("v")
 _KIND_KEY = ord("k")
@@ -197,6 +196,11 @@ def decode_value(b):
     return v if end == len(s) else _json_decode(s)
 
 
+def is_batch(b):
+    """Whether the bytes of an item or output hold a batch."""
+    return b[:1] == _TAG_BATCH
+
+
 def encode_batch(values):
     """The bytes of a batch: its tag, then the list of values encoded as
     one value (see the module's docstring)."""
@@ -205,7 +209,7 @@ def encode_batch(values):
 
 def decode_batch(b):
     """The list of values of a batch encode_batch wrote."""
-    if not b or b[0] != BATCH:
+    if not is_batch(b):
         raise CodecError("not a batch")
     v = decode_value(b[1:])
     if type(v) is not list:

@@ -134,7 +134,7 @@ def apply(fn, value):
     """Runs fn on an item's encoded argument (or on each of a batch's, in
     order) and returns the encoded output, at most _LIMIT bytes.  Raises
     what fn raises; in a batch, BatchElementError from it."""
-    if value[:1] == _codec._TAG_BATCH:
+    if _codec.is_batch(value):
         out = []
         add = out.append
         for j, arg in enumerate(_codec.decode_batch(value)):
