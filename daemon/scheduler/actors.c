@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "log.h"
 #include "metrics.h"
 #include "names.h"
@@ -605,12 +606,12 @@ actors_acc_add(actors_acc *a, const char *key, Troupe__ActorEnv *env,
 	Troupe__ActorStatus *st;
 
 	if (a->n == a->cap) {
-		size_t                cap = a->cap ? a->cap * 2 : 16;
-		Troupe__ActorStatus **v = realloc(a->v, cap * sizeof(*v));
+		Troupe__ActorStatus **v =
+		    grow_array(a->v, &a->cap, sizeof(*v), 16);
+
 		if (v == NULL)
 			return NULL;
 		a->v = v;
-		a->cap = cap;
 	}
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return NULL;

@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "grow.h"
 #include "log.h"
 #include "names.h"
 #include "store.pb-c.h"
@@ -78,15 +79,14 @@ api_rows_add(void *arg, ProtobufCMessage *m)
 	api_rows *r = arg;
 
 	if (r->n == r->cap) {
-		size_t             cap = r->cap ? r->cap * 2 : 16;
-		ProtobufCMessage **v = realloc(r->v, cap * sizeof(*v));
+		ProtobufCMessage **v =
+		    grow_array(r->v, &r->cap, sizeof(*v), 16);
 
 		if (v == NULL) {
 			protobuf_c_message_free_unpacked(m, NULL);
 			return TROUPE_ENOMEM;
 		}
 		r->v = v;
-		r->cap = cap;
 	}
 	r->v[r->n++] = m;
 	return 0;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "grow.h"
 #include "troupe/envelope.h"
 #include "troupe/error.h"
 
@@ -47,13 +48,12 @@ api_logs_row(void *arg, uint64_t item, uint32_t attempt, const uint8_t *data,
 		return 1;
 	}
 	if (pg->n == pg->cap) {
-		size_t           cap = pg->cap > 0 ? pg->cap * 2 : 16;
-		Troupe__ItemLog *v = realloc(pg->logs, cap * sizeof(*v));
+		Troupe__ItemLog *v =
+		    grow_array(pg->logs, &pg->cap, sizeof(*v), 16);
 
 		if (v == NULL)
 			return TROUPE_ENOMEM;
 		pg->logs = v;
-		pg->cap = cap;
 	}
 	l = &pg->logs[pg->n];
 	troupe__item_log__init(l);

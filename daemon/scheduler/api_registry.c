@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "grow.h"
 #include "log.h"
 #include "troupe/error.h"
 
@@ -80,12 +81,11 @@ api_vec_push(void *arg, void *p)
 	api_vec *a = arg;
 
 	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 16;
-		void **v = realloc(a->v, cap * sizeof(*v));
+		void **v = grow_array(a->v, &a->cap, sizeof(*v), 16);
+
 		if (v == NULL)
 			return TROUPE_ENOMEM;
 		a->v = v;
-		a->cap = cap;
 	}
 	a->v[a->n++] = p;
 	return 0;

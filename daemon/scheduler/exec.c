@@ -19,6 +19,7 @@
 
 #include "chunk.h"
 #include "exec.h"
+#include "grow.h"
 #include "log.h"
 #include "metrics.h"
 #include "troupe/envelope.h"
@@ -407,13 +408,11 @@ exec_keep_log(exec *e, const Troupe__ItemReport *r)
 		len = EXEC_LOG_MAX;
 	}
 	if (e->n_logs == e->cap_logs) {
-		size_t    cap = e->cap_logs > 0 ? e->cap_logs * 2 : 8;
-		exec_log *v = realloc(e->logs, cap * sizeof(*v));
+		exec_log *v = grow_array(e->logs, &e->cap_logs, sizeof(*v), 8);
 
 		if (v == NULL)
 			return;
 		e->logs = v;
-		e->cap_logs = cap;
 	}
 	l = &e->logs[e->n_logs];
 	if ((l->data = malloc(len)) == NULL)

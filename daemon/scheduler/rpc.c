@@ -20,6 +20,7 @@
 #include <nng/supplemental/tls/tls.h>
 #include <nng/transport/ipc/ipc.h>
 
+#include "grow.h"
 #include "list.h"
 #include "wirecheck.h"
 #include "log.h"
@@ -566,12 +567,10 @@ rpc_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)ev;
 	uv_mutex_lock(&s->gone_mtx);
 	if (s->n_gone == s->cap_gone) {
-		size_t    cap = s->cap_gone ? s->cap_gone * 2 : 16;
-		uint32_t *g = realloc(s->gone, cap * sizeof(*g));
-		if (g != NULL) {
+		uint32_t *g = grow_array(s->gone, &s->cap_gone, sizeof(*g), 16);
+
+		if (g != NULL)
 			s->gone = g;
-			s->cap_gone = cap;
-		}
 	}
 	if (s->n_gone < s->cap_gone) {
 		post = s->n_gone == 0;

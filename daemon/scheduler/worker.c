@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "grow.h"
 #include "log.h"
 #include "troupe/error.h"
 #include "worker.h"
@@ -165,12 +166,10 @@ worker_assign(worker *w, exec *e, uint64_t index)
 	assignment *a;
 
 	if (w->n_running == w->cap_running) {
-		size_t cap = w->cap_running ? w->cap_running * 2 : 8;
-
-		if ((a = realloc(w->running, cap * sizeof(*a))) == NULL)
+		a = grow_array(w->running, &w->cap_running, sizeof(*a), 8);
+		if (a == NULL)
 			return TROUPE_ENOMEM;
 		w->running = a;
-		w->cap_running = cap;
 	}
 	a = &w->running[w->n_running];
 	a->e = e;

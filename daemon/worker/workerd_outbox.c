@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "log.h"
 #include "report.h"
 #include "troupe/envelope.h"
@@ -28,8 +29,8 @@ void
 wk_outbox_push(workerd *w, Troupe__ItemReport *rep)
 {
 	if (w->n_out == w->cap_out) {
-		size_t               cap = w->cap_out ? w->cap_out * 2 : 16;
-		Troupe__ItemReport **o = realloc(w->outbox, cap * sizeof(*o));
+		Troupe__ItemReport **o =
+		    grow_array(w->outbox, &w->cap_out, sizeof(*o), 16);
 
 		if (o == NULL) {
 			/* The scheduler re-runs it once we are declared lost
@@ -41,7 +42,6 @@ wk_outbox_push(workerd *w, Troupe__ItemReport *rep)
 			return;
 		}
 		w->outbox = o;
-		w->cap_out = cap;
 	}
 	w->outbox[w->n_out++] = rep;
 }
