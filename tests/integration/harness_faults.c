@@ -426,6 +426,18 @@ hf_procs_with(const char *env, const char *comm, int *pids, int max)
 	return n;
 }
 
+int
+hf_wait_procs(const char *env, const char *comm, int want, int ms)
+{
+	int64_t deadline = h_now_ms() + ms;
+	int     n;
+
+	while ((n = hf_procs_with(env, comm, NULL, 0)) != want &&
+	       h_now_ms() < deadline)
+		hf_sleep_ms(50);
+	return n;
+}
+
 void
 hf_wait_no_procs(h_cluster *c, const char *env, const char *comm, int ms,
                  const char *what)

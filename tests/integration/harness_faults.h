@@ -120,6 +120,10 @@ int hf_replica_pids(h_cluster *c, const char *key, const char *worker,
  * is comm: up to max pids into pids (may be NULL); returns how many. */
 int hf_procs_with(const char *env, const char *comm, int *pids, int max);
 
+/* Waits (at most ms) until want processes match hf_procs_with(env, comm);
+ * returns how many matched last (want unless the wait ran out). */
+int hf_wait_procs(const char *env, const char *comm, int want, int ms);
+
 /* Waits (at most ms) until no process matches hf_procs_with(env, comm);
  * fails the test naming what otherwise (after killing them). */
 void hf_wait_no_procs(h_cluster *c, const char *env, const char *comm, int ms,
