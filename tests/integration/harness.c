@@ -257,6 +257,17 @@ h_lines(const char *s)
 }
 
 int
+h_wait_lines(h_cluster *c, const char *path, int want, int ms)
+{
+	int64_t deadline = h_now_ms() + ms;
+	int     n;
+
+	while ((n = h_lines(h_slurp(c, path))) < want && h_now_ms() < deadline)
+		usleep(50000);
+	return n;
+}
+
+int
 h_split(h_cluster *c, const char *s, char ***lines)
 {
 	int    n = h_lines(s), i = 0;

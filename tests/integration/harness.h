@@ -142,6 +142,11 @@ char *h_keep(h_cluster *c, char *malloced);
 /* Counts the lines of s (a final line without a newline counts). */
 int h_lines(const char *s);
 
+/* Waits (at most ms) until the file at path has want lines or more, as
+ * items that append to it do some time after the scheduler counts them
+ * running; returns the lines it has last. */
+int h_wait_lines(h_cluster *c, const char *path, int want, int ms);
+
 /* Splits s into lines (the newlines replaced by NULs in a copy owned by
  * c); returns the count and sets *lines to an array owned by c. */
 int h_split(h_cluster *c, const char *s, char ***lines);

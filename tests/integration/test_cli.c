@@ -339,6 +339,9 @@ test_abort(void **state)
 	                  h_quote(c, cmd));
 	(void)h_wait_exec(c, id, two_running, NULL, 30000,
 	                  "3 done and 2 running");
+	/* Running counts from the assignment; the two write their pids once
+	 * their shells start. */
+	assert_int_equal(h_wait_lines(c, pids, 2, 10000), 2);
 
 	assert_int_equal(h_run(c, &out, &err, "troupe abort %s", id), 0);
 	snprintf(want, sizeof(want), "%s ABORTED\n", id);

@@ -83,9 +83,10 @@ test_slots_per_worker(void **state)
 	h_done(c);
 }
 
-/* One worker, 2 slots.  A big map (30 items of 0.3 s, ~4.5 s) is running
- * when a small one (2 items) arrives: the small one finishes while the
- * big one is still running. */
+/* One worker, 2 slots.  A big map (20 items of 1 s, ~10 s: long enough
+ * that a whole `troupe map` run fits in it under ASan) is running when a
+ * small one (2 items) arrives: the small one finishes while the big one
+ * is still running. */
 static void
 test_small_map_not_starved(void **state)
 {
@@ -94,8 +95,8 @@ test_small_map_not_starved(void **state)
 	Troupe__Execution *e;
 	char              *out;
 
-	assert_int_equal(h_run(c, NULL, NULL, "seq 30 > items"), 0);
-	big = h_map_detach(c, NULL, "--items items --cmd 'sleep 0.3; echo {}'");
+	assert_int_equal(h_run(c, NULL, NULL, "seq 20 > items"), 0);
+	big = h_map_detach(c, NULL, "--items items --cmd 'sleep 1; echo {}'");
 	assert_int_equal(h_run(c, &out, NULL,
 	                       "printf 'a\\nb\\n' | troupe map --cmd 'echo "
 	                       "small-{}'"),
@@ -104,10 +105,10 @@ test_small_map_not_starved(void **state)
 	e = h_execution(c, big);
 	fprintf(stderr,
 	        "big map when the small one ended: phase %d, %llu "
-	        "of 30 done\n",
+	        "of 20 done\n",
 	        (int)e->phase, (unsigned long long)e->counts->succeeded);
 	assert_int_equal(e->phase, TROUPE__PHASE__PHASE_RUNNING);
-	assert_true(e->counts->succeeded < 30);
+	assert_true(e->counts->succeeded < 20);
 	assert_int_equal(h_wait_done(c, big, 60000)->phase,
 	                 TROUPE__PHASE__PHASE_SUCCEEDED);
 	h_done(c);

@@ -57,8 +57,8 @@ two_done_two_running(const Troupe__Execution *e, void *arg)
 	return e->counts->succeeded >= 2 && e->counts->running >= 2;
 }
 
-/* Items 1 and 2 are quick, the others hang: 2 slots, 6 items, a 3 s
- * execution timeout. */
+/* Items 1 and 2 are quick, the others hang: 2 slots, 6 items, a 5 s
+ * execution timeout (time for items 3 and 4 to start under ASan). */
 static void
 test_execution_timeout(void **state)
 {
@@ -72,7 +72,7 @@ test_execution_timeout(void **state)
 
 	assert_int_equal(h_run(c, NULL, NULL, "seq 6 > items"), 0);
 	id = h_map_detach(c, NULL,
-	                  "--items items --execution-timeout 3 --cmd 'echo {} "
+	                  "--items items --execution-timeout 5 --cmd 'echo {} "
 	                  ">> started; if [ {} -le 2 ]; then echo fast{}; else "
 	                  "exec sleep 60; fi'");
 	(void)h_wait_exec(c, id, two_done_two_running, NULL, 30000,
