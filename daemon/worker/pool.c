@@ -208,17 +208,24 @@ pool_fail_queue(pool *p, pool_env *e, const char *msg)
 
 /* Placement. */
 
-/* How many more items r may be given now: none while it is going or
- * about to, and never more than its process may still serve
- * (env.max_items). */
+/* Whether r takes items: it has a process that is not going or about
+ * to (booting counts: its first items wait in its stdin). */
+static bool
+pool_rep_serving(const pool_rep *r)
+{
+	return r->proc != NULL && !r->stop_wanted && !r->recycle &&
+	       !r->stop_after && !replica_stopping(r->proc);
+}
+
+/* How many more items r may be given now: none unless it is serving,
+ * and never more than its process may still serve (env.max_items). */
 static size_t
 pool_rep_room(const pool_rep *r)
 {
 	uint32_t max = r->env->env->max_items;
 	size_t   out, room, depth;
 
-	if (r->proc == NULL || r->stop_wanted || r->recycle || r->stop_after ||
-	    replica_stopping(r->proc))
+	if (!pool_rep_serving(r))
 		return 0;
 	out = replica_outstanding(r->proc);
 	/* One at a time for its first two items, and for good once it has
@@ -270,21 +277,28 @@ pool_place(pool *p, pool_env *e)
 {
 	while (!list_empty(&e->queue)) {
 		pool_rep *best = NULL;
-		size_t    least = 0;
+		size_t    least = 0, floor = SIZE_MAX;
 
 		for (pool_rep *r = list_first(&p->reps); r != NULL;
 		     r = list_next(&p->reps, r)) {
 			size_t out;
 
-			if (r->env != e || pool_rep_room(r) == 0)
+			if (r->env != e || !pool_rep_serving(r))
 				continue;
 			out = replica_outstanding(r->proc);
+			if (out < floor)
+				floor = out;
+			if (pool_rep_room(r) == 0)
+				continue;
 			if (best == NULL || out < least) {
 				best = r;
 				least = out;
 			}
 		}
-		if (best == NULL || !pool_rep_take(p, best))
+		/* One past the least loaded at most: a sibling still on its
+		 * first items (or booting) gets the next ones, rather than
+		 * see them queued behind a replica that may turn slow. */
+		if (best == NULL || least > floor || !pool_rep_take(p, best))
 			return;
 	}
 }

@@ -37,9 +37,11 @@
 
 /* The most items written ahead to one replica.  A replica works on one at
  * a time; the others wait in its stdin, so that one write and one wakeup
- * serve several items.  Items go to the replica with the fewest
- * outstanding, so a replica holds more than one only when every replica
- * of its environment has one. */
+ * serve several items.  An item written ahead cannot be taken back, and
+ * waits however long the one before it takes, while a sibling may idle;
+ * so items go to the replica with the fewest outstanding, and none holds
+ * more than one past the least loaded of its siblings (pool_place), even
+ * one still booting or on its first items. */
 #define POOL_PIPELINE 16
 
 /* An environment: owned by the pool, on p->envs. */
@@ -108,7 +110,8 @@ struct pool {
 void pool_push(pool_env *e, pool_item *it, bool front);
 
 /* Places queued items of e on its replicas with room, one at a time to
- * the one with the fewest outstanding. */
+ * the one with the fewest outstanding, never more than one past the
+ * fewest any serving replica of e holds. */
 void pool_place(pool *p, pool_env *e);
 
 /* A report for it, failed, with its start and end times (NULL when out of

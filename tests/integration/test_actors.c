@@ -457,6 +457,66 @@ test_c_detect_actor(void **state)
 	h_done(c);
 }
 
+/* Items written ahead to a replica wait behind its current one however
+ * long it takes, so they are spread first: none holds more than one past
+ * its least loaded sibling, even one still booting.  Two replicas: the
+ * first to make the lock directory boots in 2 s, the other at once;
+ * items 1-4 are quick, the rest hang.  Once the slow one is up, both
+ * hang on an item, and exactly 6 items ever started: none waits behind a
+ * hanging one while a replica idles. */
+static void
+test_items_spread_over_booting_replica(void **state)
+{
+	h_cluster  *c = h_start(&(h_opts){.workers = 1, .slots = 2});
+	const char *id, *started = h_path(c, "started");
+	int         pids[MAX_PIDS], n;
+	int64_t     deadline;
+
+	assert_int_equal(h_run(c, NULL, NULL, "seq 20 > items"), 0);
+	id = h_map_detach(
+	    c, NULL,
+	    "--items items --replicas 2 --cmd 'mkdir boot.lock 2>/dev/null "
+	    "&& sleep 2; while read x; do echo $x >> started; [ $x -gt 4 ] "
+	    "&& sleep 60; echo o$x; done'");
+	n = h_wait_lines(c, started, 6, 20000);
+	if (n != 6)
+		h_fail(c,
+		       "%d items started, want 6 (4 quick, 1 hanging on "
+		       "each replica):\n%s",
+		       n, h_slurp(c, started));
+	deadline = h_now_ms() + 10000;
+	while ((n = procs(c, "TROUPE_REPLICA=", "sleep", pids)) != 2 &&
+	       h_now_ms() < deadline)
+		usleep(50000);
+	assert_int_equal(n, 2);
+	usleep(1000000);
+	assert_int_equal(h_lines(h_slurp(c, started)), 6);
+	assert_int_equal(h_run(c, NULL, NULL, "troupe abort %s", id), 0);
+	h_done(c);
+}
+
+/* With --actor-prefetch 1 a replica holds one item at a time, so nothing
+ * waits behind a slow one: item 10 (past each replica's first two, which
+ * go one at a time anyway) takes 5 s, and the 39 others, all on the
+ * other replica, finish before it.  By default about a dozen would have
+ * waited behind it. */
+static void
+test_prefetch_one_nothing_waits(void **state)
+{
+	h_cluster *c = h_start(&(h_opts){
+	    .workers = 1, .slots = 2, .sched_args = "--actor-prefetch 1"});
+	char      *out;
+
+	assert_int_equal(
+	    h_run(c, &out, NULL,
+	          "seq 40 | troupe map --replicas 2 --cmd 'while read x; do "
+	          "[ $x = 10 ] && sleep 5; echo $x >> done; echo o$x; done' "
+	          "| wc -l; tail -1 done"),
+	    0);
+	assert_string_equal(out, "40\n10\n");
+	h_done(c);
+}
+
 /* --timeout kills and replaces the replica; --max-items recycles one
  * after N items (new pid, same replica).  The timeout counts from when an
  * item is written to its replica, boot included, so it is 3 s: a cold
@@ -564,6 +624,8 @@ main(void)
 	    H_TEST(test_newline_refused),
 	    H_TEST(test_frames),
 	    H_TEST(test_c_detect_actor),
+	    H_TEST(test_items_spread_over_booting_replica),
+	    H_TEST(test_prefetch_one_nothing_waits),
 	    H_TEST(test_timeout_and_recycling),
 	    H_TEST(test_worker_sigterm_stops_replicas),
 	    H_TEST(test_worker_kill9_no_orphans),
