@@ -442,13 +442,10 @@ void
 hf_wait_no_procs(h_cluster *c, const char *env, const char *comm, int ms,
                  const char *what)
 {
-	int64_t deadline = h_now_ms() + ms;
-	int     pids[64], n;
+	int pids[64], n;
 
-	while ((n = hf_procs_with(env, comm, pids, 64)) > 0 &&
-	       h_now_ms() < deadline)
-		hf_sleep_ms(50);
-	if (n == 0)
+	if (hf_wait_procs(env, comm, 0, ms) == 0 ||
+	    (n = hf_procs_with(env, comm, pids, 64)) == 0)
 		return;
 	hf_sh("ps -o pid,ppid,pgid,stat,args -p %d", pids[0]);
 	for (int i = 0; i < n && i < 64; i++)
