@@ -99,15 +99,27 @@ procs(h_cluster *c, const char *var, const char *comm, int *pids)
 	return n;
 }
 
+/* Waits (at most ms) until want processes match procs(c, var, comm);
+ * returns how many matched last (into pids), want unless the wait ran
+ * out. */
+static int
+wait_procs(h_cluster *c, const char *var, const char *comm, int want, int ms,
+           int *pids)
+{
+	int64_t deadline = h_now_ms() + ms;
+	int     n;
+
+	while ((n = procs(c, var, comm, pids)) != want && h_now_ms() < deadline)
+		usleep(50000);
+	return n;
+}
+
 /* Waits (at most ms) until no process of c has var in its environment. */
 static void
 wait_no_procs(h_cluster *c, const char *var, int ms, const char *what)
 {
-	int     pids[MAX_PIDS], n = 0;
-	int64_t deadline = h_now_ms() + ms;
+	int pids[MAX_PIDS], n = wait_procs(c, var, NULL, 0, ms, pids);
 
-	while ((n = procs(c, var, NULL, pids)) > 0 && h_now_ms() < deadline)
-		usleep(50000);
 	if (n > 0) {
 		char cmd[64];
 
@@ -470,7 +482,6 @@ test_items_spread_over_booting_replica(void **state)
 	h_cluster  *c = h_start(&(h_opts){.workers = 1, .slots = 2});
 	const char *id, *started = h_path(c, "started");
 	int         pids[MAX_PIDS], n;
-	int64_t     deadline;
 
 	assert_int_equal(h_run(c, NULL, NULL, "seq 20 > items"), 0);
 	id = h_map_detach(
@@ -484,11 +495,8 @@ test_items_spread_over_booting_replica(void **state)
 		       "%d items started, want 6 (4 quick, 1 hanging on "
 		       "each replica):\n%s",
 		       n, h_slurp(c, started));
-	deadline = h_now_ms() + 10000;
-	while ((n = procs(c, "TROUPE_REPLICA=", "sleep", pids)) != 2 &&
-	       h_now_ms() < deadline)
-		usleep(50000);
-	assert_int_equal(n, 2);
+	assert_int_equal(
+	    wait_procs(c, "TROUPE_REPLICA=", "sleep", 2, 10000, pids), 2);
 	usleep(1000000);
 	assert_int_equal(h_lines(h_slurp(c, started)), 6);
 	assert_int_equal(h_run(c, NULL, NULL, "troupe abort %s", id), 0);
@@ -529,7 +537,6 @@ test_timeout_and_recycling(void **state)
 	const char          *id;
 	char                *out, **lines;
 	int                  n, pids[MAX_PIDS];
-	int64_t              deadline;
 
 	id = h_map_detach(c, "a\nslow\nb\n",
 	                  "--replicas 1 --ttl 30 --timeout 3 "
@@ -543,11 +550,8 @@ test_timeout_and_recycling(void **state)
 	assert_int_equal(items[2]->state, TROUPE__ITEM_STATE__ITEM_SUCCEEDED);
 	assert_memory_equal(items[2]->output.data, "rb", 2);
 	/* The killed replica's sleep went with it. */
-	deadline = h_now_ms() + 5000;
-	while (procs(c, "TROUPE_REPLICA=", "sleep", pids) > 0 &&
-	       h_now_ms() < deadline)
-		usleep(50000);
-	assert_int_equal(procs(c, "TROUPE_REPLICA=", "sleep", pids), 0);
+	assert_int_equal(
+	    wait_procs(c, "TROUPE_REPLICA=", "sleep", 0, 5000, pids), 0);
 
 	assert_int_equal(h_run(c, NULL, NULL,
 	                       "troupe actor create rec --cmd 'while read x; "
@@ -593,7 +597,6 @@ test_worker_kill9_no_orphans(void **state)
 {
 	h_cluster *c = h_start(&(h_opts){.workers = 1, .slots = 4});
 	int        pids[MAX_PIDS];
-	int64_t    deadline;
 
 	assert_int_equal(
 	    h_run(c, NULL, NULL,
@@ -601,11 +604,8 @@ test_worker_kill9_no_orphans(void **state)
 	          "x; do echo $x; done'"),
 	    0);
 	(void)h_map_detach(c, "1\n2\n", "--cmd 'sleep 60 & sleep 61'");
-	deadline = h_now_ms() + 30000;
-	while (procs(c, "TROUPE_EXECUTION=", "sleep", pids) < 4 &&
-	       h_now_ms() < deadline)
-		usleep(50000);
-	assert_int_equal(procs(c, "TROUPE_EXECUTION=", "sleep", pids), 4);
+	assert_int_equal(
+	    wait_procs(c, "TROUPE_EXECUTION=", "sleep", 4, 30000, pids), 4);
 	assert_true(procs(c, "TROUPE_REPLICA=", NULL, pids) >= 2);
 	(void)h_kill_worker(c, 0, SIGKILL);
 	wait_no_procs(c, "TROUPE_REPLICA=", 10000, "replicas after SIGKILL");
